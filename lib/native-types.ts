@@ -1,0 +1,116 @@
+/**
+ * Types of the native addon's surface (native/addon). This is the one contract between
+ * lib/ and the C++ engine: every value crossing N-API is described here.
+ */
+
+/** What the engine found about the CPU and which kernels it dispatches to. */
+export interface NativeCpuInfo {
+  avx2: boolean;
+  fma: boolean;
+  f16c: boolean;
+  avx512f: boolean;
+  avx512bf16: boolean;
+  /** Kernel family the GEMM dispatcher chose: "avx512bf16" | "avx512" | "avx2" | "portable". */
+  gemmPath: string;
+  /** Logical cores available to this process. */
+  cores: number;
+}
+
+/** Architecture description handed to the engine; lib/ reads config.json and fills it. */
+export interface NativeModelSpec {
+  /** Engine family: "llada" for now. */
+  arch: string;
+  /** Absolute paths of the safetensors files (one, or every shard). */
+  files: string[];
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  mlpHidden: number;
+  /** Rows of the embedding and of the LM head (config `embedding_size`, else `vocab_size`). */
+  vocabSize: number;
+  ropeTheta: number;
+  rmsNormEps: number;
+  maxSequenceLength: number;
+  weightTying: boolean;
+  /** Worker threads for the CPU backend (>= 1). */
+  threads: number;
+}
+
+/** Options of one masked-diffusion generation, already validated by lib/. */
+export interface NativeGenerateRequest {
+  /** Prompt ids; the canvas is prompt + genLength masks. */
+  prompt: Int32Array;
+  genLength: number;
+  steps: number;
+  blockLength: number;
+  temperature: number;
+  /** 0 = low_confidence, 1 = random. */
+  remasking: number;
+  cfgScale: number;
+  /** Seed for every random choice (Gumbel noise, random remasking); integer in [0, 2^53). */
+  seed: number;
+  maskTokenId: number;
+  /** Token made impossible to draw when logitsEosInf; -1 for none. */
+  eosTokenId: number;
+  /** Token whose confidence is -inf when confidenceEosEotInf; -1 for none. */
+  eotTokenId: number;
+  logitsEosInf: boolean;
+  confidenceEosEotInf: boolean;
+  /**
+   * Cancel flag: lib/ writes 1 into element 0 to cancel; the engine polls it between steps
+   * (and between layers) and then rejects with a message starting with "aborted".
+   */
+  cancel: Int32Array;
+}
+
+/** One denoising step, sent from the worker thread without blocking it. */
+export interface NativeStepEvent {
+  /** 0-based global step index. */
+  step: number;
+  /** 0-based block index. */
+  block: number;
+  /** Interleaved (position, token) pairs committed in this step; positions index the canvas. */
+  committed: Int32Array;
+}
+
+export interface NativeGenerateResult {
+  /** Final canvas: prompt followed by the generated tokens. */
+  canvas: Int32Array;
+  steps: number;
+  /** Milliseconds spent in the denoiser forward, in sampling/selection, and in total. */
+  forwardMs: number;
+  sampleMs: number;
+  totalMs: number;
+}
+
+/** A loaded model: weights mapped, thread pool started. */
+export interface NativeModel {
+  /** Full logits (seqLen × vocab, row-major) of one forward over `ids`. */
+  logits(ids: Int32Array, cancel: Int32Array): Promise<Float32Array>;
+  /** Masked-diffusion generation; `onStep` is called on the JS thread, in order, before the promise settles. */
+  generate(req: NativeGenerateRequest, onStep: (ev: NativeStepEvent) => void): Promise<NativeGenerateResult>;
+  /** Bytes of weights mapped (file bytes) and of working buffers allocated. */
+  memory(): { weightBytes: number; workBytes: number };
+  /** Releases the native model once running calls end; further calls reject. */
+  dispose(): void;
+}
+
+export interface NativeBinding {
+  version(): string;
+  cpuInfo(): NativeCpuInfo;
+  /** Maps and validates the weights against the spec (async, off the event loop). */
+  loadModel(spec: NativeModelSpec): Promise<NativeModel>;
+}
+
+/**
+ * Native errors are plain Error objects with a `code` saying what failed; lib/errors.ts maps
+ * them to typed errors. The message names the file, tensor or argument at fault.
+ */
+export type NativeErrorCode =
+  | 'DIFFLM_MODEL_LOAD' // a weights file is missing, corrupt, truncated, or disagrees with the spec
+  | 'DIFFLM_INVALID_ARGUMENT' // an argument lib/ should have rejected reached the engine
+  | 'DIFFLM_ABORTED' // the cancel flag was set
+  | 'DIFFLM_OUT_OF_MEMORY' // an allocation failed
+  | 'DIFFLM_DISPOSED' // the model was disposed
+  | 'DIFFLM_INTERNAL'; // anything else (a bug)

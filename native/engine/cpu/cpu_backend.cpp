@@ -1,0 +1,44 @@
+#include "cpu_backend.h"
+
+namespace difflm {
+
+CpuBackend::CpuBackend(int threads, GemmPath path) : pool_(threads), path_(path) {}
+
+void CpuBackend::gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) {
+  difflm::gemm(A, M, W, C, &pool_, path_);
+}
+
+void CpuBackend::rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt,
+                         float eps, float* out) {
+  difflm::rmsnorm(x, rows, dim, w, wt, eps, out, &pool_);
+}
+
+void CpuBackend::rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+                      const RopeTable& table) {
+  rope_apply(x, rows, heads, head_dim, pos0, table, &pool_);
+}
+
+void CpuBackend::swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  difflm::swiglu(gate, up, out, n, &pool_);
+}
+
+void CpuBackend::add(float* x, const float* y, int64_t n) {
+  pool_.parallel_for(n, 8192, [&](int64_t i0, int64_t i1) { add_inplace(x + i0, y + i0, i1 - i0); });
+}
+
+void CpuBackend::attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
+                           int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd,
+                           int64_t q_pos0, bool causal) {
+  difflm::attention(q, k, v, out, nq, nk, n_heads, n_kv_heads, hd, q_pos0, causal, &pool_);
+}
+
+void CpuBackend::embedding(const void* table, DType dt, int64_t dim, const int32_t* ids,
+                           int64_t n, float* out) {
+  embedding_gather(table, dt, dim, ids, n, out);
+}
+
+void CpuBackend::parallel_rows(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  pool_.parallel_for(n, 1, fn);
+}
+
+}  // namespace difflm

@@ -1,0 +1,38 @@
+// The CPU backend: the reference every other backend is checked against.
+#pragma once
+
+#include <memory>
+
+#include "../backend.h"
+#include "thread_pool.h"
+
+namespace difflm {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads, GemmPath path = gemm_best_path());
+
+  std::string name() const override { return "cpu"; }
+  int threads() const override { return pool_.threads(); }
+  GemmPath gemm_path() const { return path_; }
+
+  void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) override;
+  void rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt, float eps,
+               float* out) override;
+  void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+            const RopeTable& table) override;
+  void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+  void add(float* x, const float* y, int64_t n) override;
+  void attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
+                 int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0,
+                 bool causal) override;
+  void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
+                 float* out) override;
+  void parallel_rows(int64_t n, const std::function<void(int64_t, int64_t)>& fn) override;
+
+ private:
+  ThreadPool pool_;
+  GemmPath path_;
+};
+
+}  // namespace difflm

@@ -1,0 +1,218 @@
+#include "masked.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <new>
+
+#include "../errors.h"
+#include "../rng.h"
+#include "schedule.h"
+
+namespace difflm {
+
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+[[noreturn]] void bad_option(const std::string& what) {
+  throw EngineError(ErrorCode::InvalidArgument, what);
+}
+
+void throw_if_cancelled(const CancelFn& cancelled) {
+  if (cancelled && cancelled())
+    throw EngineError(ErrorCode::Aborted, "aborted: generation was cancelled");
+}
+
+}  // namespace
+
+void MaskedRequest::validate(const LladaSpec& spec) const {
+  if (gen_length <= 0) bad_option("genLength must be a positive integer");
+  if (block_length <= 0) bad_option("blockLength must be a positive integer");
+  if (gen_length % block_length != 0)
+    bad_option("genLength (" + std::to_string(gen_length) + ") must be divisible by blockLength (" +
+               std::to_string(block_length) + ")");
+  const int64_t blocks = gen_length / block_length;
+  if (steps <= 0 || steps % blocks != 0)
+    bad_option("steps (" + std::to_string(steps) + ") must be a positive multiple of the number of blocks (" +
+               std::to_string(blocks) + ")");
+  const int64_t len = static_cast<int64_t>(prompt.size()) + gen_length;
+  if (len > spec.max_seq_len)
+    bad_option("prompt (" + std::to_string(prompt.size()) + " tokens) + genLength (" +
+               std::to_string(gen_length) + ") exceeds max_sequence_length (" +
+               std::to_string(spec.max_seq_len) + ")");
+  if (!std::isfinite(temperature) || temperature < 0)
+    bad_option("temperature must be a finite number >= 0");
+  if (!std::isfinite(cfg_scale) || cfg_scale < 0) bad_option("cfgScale must be a finite number >= 0");
+  auto check_id = [&](int64_t id, const char* name, bool optional) {
+    if ((optional && id == -1)) return;
+    if (id < 0 || id >= spec.vocab)
+      bad_option(std::string(name) + " " + std::to_string(id) + " is outside the vocabulary (" +
+                 std::to_string(spec.vocab) + " rows)");
+  };
+  check_id(mask_id, "maskTokenId", false);
+  check_id(eos_id, "eosTokenId", true);
+  check_id(eot_id, "eotTokenId", true);
+  for (size_t i = 0; i < prompt.size(); ++i)
+    if (prompt[i] < 0 || prompt[i] >= spec.vocab)
+      bad_option("prompt token " + std::to_string(prompt[i]) + " at index " + std::to_string(i) +
+                 " is outside the vocabulary (" + std::to_string(spec.vocab) + " rows)");
+}
+
+Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
+                     int64_t pos) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (int64_t v = 0; v < vocab; ++v)
+    if (std::isnan(logits[v]))
+      throw EngineError(ErrorCode::Internal, "logits at canvas position " + std::to_string(pos) +
+                                                 " contain NaN (token " + std::to_string(v) +
+                                                 "); the weights may be corrupt");
+  if (req.logits_eos_inf && req.eos_id >= 0) logits[req.eos_id] = neg_inf;
+
+  // Candidate x0: argmax of the logits, or of exp(l) / E^T with E ~ Exp(1) drawn in float64
+  // (LLaDA's add_gumbel_noise), i.e. argmax of l - T * log(E).
+  int32_t x0 = 0;
+  if (req.temperature == 0) {
+    for (int64_t v = 1; v < vocab; ++v)
+      if (logits[v] > logits[x0]) x0 = static_cast<int32_t>(v);
+  } else {
+    double best = kNegInf;
+    for (int64_t v = 0; v < vocab; ++v) {
+      if (logits[v] == neg_inf) continue;
+      const double u = uniform01(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
+                                 static_cast<uint64_t>(pos), static_cast<uint64_t>(v));
+      const double score = logits[v] - req.temperature * std::log(-std::log(u));
+      if (score > best) {
+        best = score;
+        x0 = static_cast<int32_t>(v);
+      }
+    }
+  }
+
+  // confidenceEosEotInf, as LLaDA's code does it after x0 is drawn: the EOT logit is set to
+  // -inf, and at temperature 0 (where its noisy logits alias the logits) the EOS logit too; so
+  // those tokens get confidence 0 and leave the softmax denominator.
+  if (req.confidence_eos_eot_inf) {
+    if (req.eot_id >= 0) logits[req.eot_id] = neg_inf;
+    if (req.temperature == 0 && req.eos_id >= 0) logits[req.eos_id] = neg_inf;
+  }
+  if (req.remasking != Remasking::LowConfidence) return {x0, 0.0};
+  // Softmax probability of x0 over the unscaled logits, in float64.
+  float max_l = neg_inf;
+  for (int64_t v = 0; v < vocab; ++v) max_l = std::max(max_l, logits[v]);
+  if (logits[x0] == neg_inf || max_l == neg_inf) return {x0, 0.0};
+  double sum = 0;
+  for (int64_t v = 0; v < vocab; ++v)
+    if (logits[v] != neg_inf) sum += std::exp(static_cast<double>(logits[v]) - max_l);
+  return {x0, std::exp(static_cast<double>(logits[x0]) - max_l) / sum};
+}
+
+MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedRequest& req,
+                             const std::function<void(const StepEvent&)>& on_step,
+                             const CancelFn& cancelled) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const LladaSpec& spec = model.spec();
+  req.validate(spec);
+  const int64_t P = static_cast<int64_t>(req.prompt.size());
+  const int64_t L = P + req.gen_length, V = spec.vocab;
+  const int32_t M = req.mask_id;
+  const bool cfg = req.cfg_scale > 0;
+  const int64_t batch = cfg ? 2 : 1;
+
+  MaskedResult res;
+  res.canvas.assign(static_cast<size_t>(L), M);
+  std::copy(req.prompt.begin(), req.prompt.end(), res.canvas.begin());
+  std::vector<int32_t>& x = res.canvas;
+  // Prompt positions (LLaDA: canvas != mask at the start) are masked in the unconditional row.
+  std::vector<bool> prompt_index(static_cast<size_t>(L), false);
+  for (int64_t i = 0; i < P; ++i) prompt_index[i] = x[i] != M;
+
+  const int64_t blocks = req.gen_length / req.block_length;
+  const int64_t steps_per_block = req.steps / blocks;
+  const CheckCancel check_cancel = [&cancelled] { throw_if_cancelled(cancelled); };
+  std::vector<int32_t> ids;
+  std::vector<float> logits;
+  std::vector<Candidate> cand(static_cast<size_t>(L));
+  std::vector<int64_t> order;
+  int64_t global_step = 0;
+
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t block_start = P + b * req.block_length;
+    const int64_t block_end = block_start + req.block_length;
+    const int64_t masked_in_block = std::count(x.begin() + block_start, x.begin() + block_end, M);
+    const std::vector<int64_t> k = num_transfer_tokens(masked_in_block, steps_per_block);
+    for (int64_t t = 0; t < steps_per_block; ++t, ++global_step) {
+      throw_if_cancelled(cancelled);
+      StepEvent ev;
+      ev.step = global_step;
+      ev.block = b;
+      // Rows that can be committed: masked and before the end of this block (later blocks are
+      // ineligible). Logits are needed for those rows only.
+      int64_t r0 = 0;
+      while (r0 < block_end && x[r0] != M) ++r0;
+      if (k[t] > 0 && r0 < block_end) {
+        const int64_t rows = block_end - r0;
+        auto t0 = std::chrono::steady_clock::now();
+        ids.assign(x.begin(), x.end());
+        if (cfg) {
+          ids.insert(ids.end(), x.begin(), x.end());
+          for (int64_t i = 0; i < L; ++i)
+            if (prompt_index[i]) ids[L + i] = M;
+        }
+        try {
+          logits.resize(static_cast<size_t>(batch * rows * V));
+        } catch (const std::bad_alloc&) {
+          throw EngineError(ErrorCode::OutOfMemory, "out of memory allocating logits");
+        }
+        model.forward(be, ids.data(), batch, L, r0, block_end, logits.data(), check_cancel);
+        res.forward_ms += ms_since(t0);
+        t0 = std::chrono::steady_clock::now();
+        if (cfg) {  // logits = u + (cfg + 1) * (c - u)
+          const float s = static_cast<float>(req.cfg_scale + 1.0);
+          float* c = logits.data();
+          const float* u = logits.data() + rows * V;
+          for (int64_t i = 0; i < rows * V; ++i) c[i] = u[i] + s * (c[i] - u[i]);
+        }
+        be.parallel_rows(rows, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i) {
+            const int64_t pos = r0 + i;
+            if (x[pos] != M) continue;
+            cand[pos] = sample_row(logits.data() + i * V, V, req, global_step, pos);
+            if (req.remasking == Remasking::Random)
+              cand[pos].confidence = uniform01(req.seed, RngStream::Remask,
+                                               static_cast<uint64_t>(global_step),
+                                               static_cast<uint64_t>(pos), 0);
+          }
+        });
+        // Commit the k most confident eligible positions (ties: lower position first).
+        order.clear();
+        for (int64_t pos = r0; pos < block_end; ++pos)
+          if (x[pos] == M) order.push_back(pos);
+        const int64_t n_commit = std::min<int64_t>(k[t], static_cast<int64_t>(order.size()));
+        std::partial_sort(order.begin(), order.begin() + n_commit, order.end(),
+                          [&](int64_t a, int64_t c) {
+                            if (cand[a].confidence != cand[c].confidence)
+                              return cand[a].confidence > cand[c].confidence;
+                            return a < c;
+                          });
+        for (int64_t j = 0; j < n_commit; ++j) {
+          const int64_t pos = order[j];
+          x[pos] = cand[pos].token;
+          ev.committed.emplace_back(static_cast<int32_t>(pos), cand[pos].token);
+        }
+        res.sample_ms += ms_since(t0);
+      }
+      if (on_step) on_step(ev);
+    }
+  }
+  res.steps = global_step;
+  res.total_ms = ms_since(t_start);
+  return res;
+}
+
+}  // namespace difflm

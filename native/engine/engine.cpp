@@ -1,0 +1,45 @@
+#include "engine.h"
+
+#include "cpu/cpu_backend.h"
+#include "errors.h"
+
+namespace difflm {
+
+std::shared_ptr<Model> Model::load(const ModelLoadSpec& spec) {
+  if (spec.arch != "llada")
+    throw EngineError(ErrorCode::ModelLoad, "unknown architecture \"" + spec.arch + "\"");
+  if (spec.threads < 1 || spec.threads > 1024)
+    throw EngineError(ErrorCode::InvalidArgument, "threads must be between 1 and 1024");
+  spec.llada.validate();
+  std::shared_ptr<Model> m(new Model());
+  m->weights_ = std::make_unique<WeightStore>(spec.files);
+  m->net_ = std::make_unique<LladaModel>(spec.llada, *m->weights_);
+  m->backend_ = std::make_unique<CpuBackend>(spec.threads);
+  return m;
+}
+
+std::vector<float> Model::logits(const std::vector<int32_t>& ids, const CancelFn& cancelled) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t n = static_cast<int64_t>(ids.size());
+  if (n == 0) throw EngineError(ErrorCode::InvalidArgument, "logits: inputIds is empty");
+  std::vector<float> out;
+  try {
+    out.resize(static_cast<size_t>(n * spec().vocab));
+  } catch (const std::bad_alloc&) {
+    throw EngineError(ErrorCode::OutOfMemory, "out of memory allocating logits");
+  }
+  net_->forward(*backend_, ids.data(), 1, n, 0, n, out.data(), [&cancelled] {
+    if (cancelled && cancelled())
+      throw EngineError(ErrorCode::Aborted, "aborted: logits were cancelled");
+  });
+  return out;
+}
+
+MaskedResult Model::generate(const MaskedRequest& req,
+                             const std::function<void(const StepEvent&)>& on_step,
+                             const CancelFn& cancelled) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return generate_masked(*net_, *backend_, req, on_step, cancelled);
+}
+
+}  // namespace difflm

@@ -1,0 +1,49 @@
+// The engine's public face: load a model from safetensors files and run it. No Node here; the
+// addon and the C++ test program both drive this.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "decode/masked.h"
+#include "model/llada.h"
+#include "safetensors.h"
+
+namespace difflm {
+
+struct ModelLoadSpec {
+  std::string arch;  // "llada"
+  std::vector<std::string> files;
+  LladaSpec llada;
+  int threads = 1;
+};
+
+class Model {
+ public:
+  // Maps and validates the weights; throws EngineError (ModelLoad / InvalidArgument).
+  static std::shared_ptr<Model> load(const ModelLoadSpec& spec);
+
+  const LladaSpec& spec() const { return net_->spec(); }
+  size_t weight_bytes() const { return weights_->mapped_bytes(); }
+  Backend& backend() { return *backend_; }
+
+  // Full logits [ids.size()][vocab] of one forward. Calls on one model are serialised.
+  std::vector<float> logits(const std::vector<int32_t>& ids, const CancelFn& cancelled);
+  MaskedResult generate(const MaskedRequest& req,
+                        const std::function<void(const StepEvent&)>& on_step,
+                        const CancelFn& cancelled);
+
+ private:
+  Model() = default;
+  std::unique_ptr<WeightStore> weights_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<LladaModel> net_;
+  std::mutex mutex_;
+};
+
+}  // namespace difflm

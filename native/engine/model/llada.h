@@ -1,0 +1,63 @@
+// The LLaDA denoiser (GSAI-ML/LLaDA-8B layout, any size read from config.json): a LLaMA
+// decoder without the causal mask. Tensor names, shapes and the forward follow the authors'
+// modeling_llada.py; see shared/design/notes/masked_dlm.md §2.1-2.4.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../backend.h"
+#include "../safetensors.h"
+
+namespace difflm {
+
+struct LladaSpec {
+  int64_t d_model = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, mlp_hidden = 0;
+  int64_t vocab = 0, max_seq_len = 0;
+  double rope_theta = 10000.0;
+  double rms_eps = 1e-5;
+  bool weight_tying = false;
+  bool causal = false;  // true turns the same block into a causal LM (AR baseline)
+
+  int64_t head_dim() const { return d_model / n_heads; }
+  // Throws EngineError(InvalidArgument) naming the field when the spec is inconsistent.
+  void validate() const;
+};
+
+// Called between layers; throws to stop (cancellation).
+using CheckCancel = std::function<void()>;
+
+class LladaModel {
+ public:
+  // Binds every tensor of the checkpoint, checking names and shapes.
+  LladaModel(const LladaSpec& spec, const WeightStore& weights);
+
+  const LladaSpec& spec() const { return spec_; }
+
+  // One forward over `batch` sequences of `len` tokens (ids row-major [batch][len]).
+  // Writes logits of positions [row0, row1) of each sequence to
+  // logits[batch][row1 - row0][vocab]. Only those rows go through the LM head.
+  void forward(Backend& be, const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
+               int64_t row1, float* logits, const CheckCancel& check_cancel) const;
+
+  // Bytes of activation buffers one forward of this shape allocates.
+  size_t work_bytes(int64_t batch, int64_t len, int64_t rows) const;
+
+ private:
+  struct Layer {
+    const TensorView *attn_norm, *ff_norm;
+    WeightMatrix q, k, v, o, gate, up, down;
+  };
+  LladaSpec spec_;
+  const TensorView* wte_ = nullptr;
+  const TensorView* ln_f_ = nullptr;
+  WeightMatrix head_;
+  std::vector<Layer> layers_;
+  std::vector<float> rope_storage_;
+  RopeTable rope_;
+};
+
+}  // namespace difflm
