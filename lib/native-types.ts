@@ -89,7 +89,10 @@ export interface NativeModel {
   /** Full logits (seqLen × vocab, row-major) of one forward over `ids`. */
   logits(ids: Int32Array, cancel: Int32Array): Promise<Float32Array>;
   /** Masked-diffusion generation; `onStep` is called on the JS thread, in order, before the promise settles. */
-  generate(req: NativeGenerateRequest, onStep: (ev: NativeStepEvent) => void): Promise<NativeGenerateResult>;
+  generate(
+    req: NativeGenerateRequest,
+    onStep: (ev: NativeStepEvent) => void,
+  ): Promise<NativeGenerateResult>;
   /** Bytes of weights mapped (file bytes) and of working buffers allocated. */
   memory(): { weightBytes: number; workBytes: number };
   /** Releases the native model once running calls end; further calls reject. */

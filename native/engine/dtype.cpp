@@ -17,7 +17,7 @@ uint16_t f32_to_f16(float f) {
   std::memcpy(&x, &f, sizeof x);
   uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t absx = x & 0x7fffffffu;
-  if (absx > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (absx > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow to inf
   if (absx < 0x38800000u) {  // result is subnormal or zero
     if (absx < 0x33000000u) return static_cast<uint16_t>(sign);

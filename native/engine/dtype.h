@@ -9,7 +9,9 @@ namespace difflm {
 
 enum class DType { F32, F16, BF16 };
 
-inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+inline size_t dtype_size(DType t) {
+  return t == DType::F32 ? 4 : 2;
+}
 const char* dtype_name(DType t);
 
 inline float bf16_to_f32(uint16_t h) {

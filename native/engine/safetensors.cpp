@@ -25,17 +25,21 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 }
 
 bool parse_dtype(const std::string& s, DType* out) {
-  if (s == "F32") *out = DType::F32;
-  else if (s == "F16") *out = DType::F16;
-  else if (s == "BF16") *out = DType::BF16;
-  else return false;
+  if (s == "F32")
+    *out = DType::F32;
+  else if (s == "F16")
+    *out = DType::F16;
+  else if (s == "BF16")
+    *out = DType::BF16;
+  else
+    return false;
   return true;
 }
 
 bool is_known_safetensors_dtype(const std::string& s) {
-  static const char* const kAll[] = {"BOOL", "U8",  "I8",  "I16", "U16",    "F16",    "BF16",
-                                     "I32",  "U32", "F32", "F64", "I64",    "U64",    "F8_E5M2",
-                                     "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64"};
+  static const char* const kAll[] = {
+      "BOOL", "U8",  "I8",  "I16",     "U16",     "F16",     "BF16", "I32",     "U32",     "F32",
+      "F64",  "I64", "U64", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4",   "F6_E2M3", "F6_E3M2", "C64"};
   for (const char* d : kAll)
     if (s == d) return true;
   return false;

@@ -1,15 +1,14 @@
 // Writes safetensors files for tests (valid ones, and raw bytes for corrupt ones).
 #pragma once
 
+#include <stdlib.h>
+
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <stdlib.h>
-
-#include <cstring>
 
 namespace difflm_test {
 
@@ -44,7 +43,8 @@ inline std::string safetensors_bytes(const std::vector<StTensor>& tensors) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& t = tensors[i];
     std::string shape;
-    for (size_t d = 0; d < t.shape.size(); ++d) shape += (d ? "," : "") + std::to_string(t.shape[d]);
+    for (size_t d = 0; d < t.shape.size(); ++d)
+      shape += (d ? "," : "") + std::to_string(t.shape[d]);
     header += (i ? "," : "") + std::string("\"") + t.name + "\":{\"dtype\":\"" + t.dtype +
               "\",\"shape\":[" + shape + "],\"data_offsets\":[" + std::to_string(data.size()) +
               "," + std::to_string(data.size() + t.bytes.size()) + "]}";

@@ -33,42 +33,41 @@ std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.f)
 
 #define DIFFLM_CAT2(a, b) a##b
 #define DIFFLM_CAT(a, b) DIFFLM_CAT2(a, b)
-#define TEST(name)                                                                  \
-  static void DIFFLM_CAT(test_fn_, name)();                                         \
-  static difflm_test::Register DIFFLM_CAT(test_reg_, name)(#name,                   \
-                                                          DIFFLM_CAT(test_fn_, name)); \
+#define TEST(name)                                                                             \
+  static void DIFFLM_CAT(test_fn_, name)();                                                    \
+  static difflm_test::Register DIFFLM_CAT(test_reg_, name)(#name, DIFFLM_CAT(test_fn_, name)); \
   static void DIFFLM_CAT(test_fn_, name)()
 
-#define CHECK(cond)                                                 \
-  do {                                                              \
-    if (!(cond)) difflm_test::fail(__FILE__, __LINE__, #cond);      \
+#define CHECK(cond)                                            \
+  do {                                                         \
+    if (!(cond)) difflm_test::fail(__FILE__, __LINE__, #cond); \
   } while (0)
-#define CHECK_MSG(cond, msg)                                                       \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::ostringstream os_;                                                      \
-      os_ << #cond << ": " << msg;                                                 \
-      difflm_test::fail(__FILE__, __LINE__, os_.str());                            \
-    }                                                                              \
+#define CHECK_MSG(cond, msg)                            \
+  do {                                                  \
+    if (!(cond)) {                                      \
+      std::ostringstream os_;                           \
+      os_ << #cond << ": " << msg;                      \
+      difflm_test::fail(__FILE__, __LINE__, os_.str()); \
+    }                                                   \
   } while (0)
-#define REQUIRE(cond)                                               \
-  do {                                                              \
-    if (!(cond)) {                                                  \
-      difflm_test::fail(__FILE__, __LINE__, #cond);                 \
-      throw difflm_test::Stop{};                                    \
-    }                                                               \
+#define REQUIRE(cond)                               \
+  do {                                              \
+    if (!(cond)) {                                  \
+      difflm_test::fail(__FILE__, __LINE__, #cond); \
+      throw difflm_test::Stop{};                    \
+    }                                               \
   } while (0)
 // Runs `stmt`, expecting an EngineError whose code is `code` and whose message contains `text`.
-#define CHECK_THROWS(stmt, want_code, want_text)                                                     \
-  do {                                                                                     \
-    bool thrown_ = false;                                                                  \
-    try {                                                                                  \
-      stmt;                                                                                \
-    } catch (const difflm::EngineError& e_) {                                              \
-      thrown_ = true;                                                                      \
-      CHECK_MSG(e_.code() == (want_code), "wrong code, message: " << e_.what());                \
-      CHECK_MSG(std::string(e_.what()).find(want_text) != std::string::npos,               \
-                "message \"" << e_.what() << "\" lacks \"" << (want_text) << "\"");         \
-    }                                                                                      \
-    CHECK_MSG(thrown_, "expected an EngineError from " #stmt);                             \
+#define CHECK_THROWS(stmt, want_code, want_text)                                    \
+  do {                                                                              \
+    bool thrown_ = false;                                                           \
+    try {                                                                           \
+      stmt;                                                                         \
+    } catch (const difflm::EngineError& e_) {                                       \
+      thrown_ = true;                                                               \
+      CHECK_MSG(e_.code() == (want_code), "wrong code, message: " << e_.what());    \
+      CHECK_MSG(std::string(e_.what()).find(want_text) != std::string::npos,        \
+                "message \"" << e_.what() << "\" lacks \"" << (want_text) << "\""); \
+    }                                                                               \
+    CHECK_MSG(thrown_, "expected an EngineError from " #stmt);                      \
   } while (0)

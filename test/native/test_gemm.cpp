@@ -71,9 +71,9 @@ TEST(gemm_every_path_dtype_and_awkward_shape) {
             gemm(A.data(), M, w.view, C.data(), (M * N) % 2 ? &pool : nullptr, path);
             const double err = difflm_test::rel_l2(C, ref);
             worst = std::max(worst, err);
-            CHECK_MSG(err <= 1e-5, gemm_path_name(path) << " " << dtype_name(dt) << " M=" << M
-                                                         << " N=" << N << " K=" << K
-                                                         << " rel err " << err);
+            CHECK_MSG(err <= 1e-5, gemm_path_name(path)
+                                       << " " << dtype_name(dt) << " M=" << M << " N=" << N
+                                       << " K=" << K << " rel err " << err);
           }
       std::printf("     gemm %-10s %-4s worst rel L2 %.2e\n", gemm_path_name(path), dtype_name(dt),
                   worst);

@@ -202,7 +202,10 @@ TEST(generate_cancels_between_steps_and_validates_options) {
   int steps_seen = 0;
   std::atomic<int32_t> flag{0};
   CHECK_THROWS(m->generate(
-                   r, [&](const StepEvent&) { if (++steps_seen == 3) flag = 1; },
+                   r,
+                   [&](const StepEvent&) {
+                     if (++steps_seen == 3) flag = 1;
+                   },
                    [&] { return flag.load() != 0; }),
                ErrorCode::Aborted, "aborted");
   CHECK(steps_seen == 3);

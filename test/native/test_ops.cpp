@@ -18,9 +18,9 @@ TEST(rmsnorm_matches_reference_for_each_weight_dtype) {
     std::vector<uint16_t> wb(dim), wh(dim);
     for (int64_t i = 0; i < dim; ++i) wb[i] = f32_to_bf16(w[i]), wh[i] = f32_to_f16(w[i]);
     for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
-      const void* wp = dt == DType::F32 ? static_cast<const void*>(w.data())
-                                        : dt == DType::BF16 ? static_cast<const void*>(wb.data())
-                                                            : static_cast<const void*>(wh.data());
+      const void* wp = dt == DType::F32    ? static_cast<const void*>(w.data())
+                       : dt == DType::BF16 ? static_cast<const void*>(wb.data())
+                                           : static_cast<const void*>(wh.data());
       std::vector<float> out(rows * dim, NAN), ref(rows * dim);
       rmsnorm(x.data(), rows, dim, wp, dt, 1e-5f, out.data(), &pool);
       for (int64_t r = 0; r < rows; ++r) {
@@ -78,8 +78,10 @@ TEST(attention_bidirectional_causal_and_grouped_kv) {
     int64_t nq, nk, heads, kv_heads, hd, q_pos0;
     bool causal;
   };
-  const Shape shapes[] = {{5, 5, 2, 2, 6, 0, false}, {7, 7, 6, 2, 10, 0, true},
-                          {3, 11, 4, 1, 8, 8, true}, {13, 13, 3, 3, 5, 0, false},
+  const Shape shapes[] = {{5, 5, 2, 2, 6, 0, false},
+                          {7, 7, 6, 2, 10, 0, true},
+                          {3, 11, 4, 1, 8, 8, true},
+                          {13, 13, 3, 3, 5, 0, false},
                           {1, 9, 4, 2, 16, 8, false}};
   for (const Shape& s : shapes) {
     auto q = difflm_test::random_floats(s.nq * s.heads * s.hd, rng);
@@ -123,9 +125,9 @@ TEST(embedding_gather_each_dtype) {
   for (int64_t i = 0; i < V * D; ++i) tb[i] = f32_to_bf16(t[i]), th[i] = f32_to_f16(t[i]);
   const int32_t ids[] = {3, 0, 10, 3};
   for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
-    const void* p = dt == DType::F32 ? static_cast<const void*>(t.data())
-                                     : dt == DType::BF16 ? static_cast<const void*>(tb.data())
-                                                         : static_cast<const void*>(th.data());
+    const void* p = dt == DType::F32    ? static_cast<const void*>(t.data())
+                    : dt == DType::BF16 ? static_cast<const void*>(tb.data())
+                                        : static_cast<const void*>(th.data());
     std::vector<float> out(4 * D);
     embedding_gather(p, dt, D, ids, 4, out.data());
     for (int i = 0; i < 4; ++i)

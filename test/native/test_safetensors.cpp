@@ -24,12 +24,13 @@ std::string raw_header(const std::string& json, size_t data_bytes) {
 }  // namespace
 
 TEST(json_parser_accepts_valid_and_rejects_malformed) {
-  JsonValue v = parse_json(R"({"a":[1,2.5e1,-3],"b":{"c":"x\u00e9\ud83d\ude00"},"d":true,"e":null})");
+  JsonValue v =
+      parse_json(R"({"a":[1,2.5e1,-3],"b":{"c":"x\u00e9\ud83d\ude00"},"d":true,"e":null})");
   CHECK(v.is_object());
   CHECK(v.find("a")->array.size() == 3 && v.find("a")->array[1].number == 25);
   CHECK(v.find("b")->find("c")->string == "x\xc3\xa9\xf0\x9f\x98\x80");
-  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{\"a\":1,\"a\":2}", "\"\\ud800\"",
-                          "01x", "{\"a\":1} x", "nul", "[1e999]"}) {
+  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{\"a\":1,\"a\":2}", "\"\\ud800\"", "01x",
+                          "{\"a\":1} x", "nul", "[1e999]"}) {
     bool threw = false;
     try {
       parse_json(bad);
@@ -44,7 +45,7 @@ TEST(safetensors_reads_every_dtype_zero_copy) {
   const std::string dir = temp_dir();
   StTensor a = f32_tensor("a", {2, 3}, {1, 2, 3, 4, 5, 6});
   StTensor b{"b", "BF16", {3}, {0x80, 0x3f, 0x00, 0x40, 0x40, 0x40}};  // 1, 2, 3
-  StTensor c{"c", "F16", {1}, {0x00, 0x3c}};                            // 1
+  StTensor c{"c", "F16", {1}, {0x00, 0x3c}};                           // 1
   const std::string path = write_one(dir, "m.safetensors", safetensors_bytes({a, b, c}));
   WeightStore ws({path});
   const TensorView& ta = ws.require("a", {2, 3});
@@ -82,8 +83,7 @@ TEST(safetensors_rejects_corrupt_truncated_and_lying_files) {
       {"huge_header", header_length(1ull << 40), "implausibly large"},
       {"bad_json", raw_header("{\"w\":{\"dtype\":", 0), "corrupt header"},
       {"not_object", raw_header("[1,2]", 0), "not a JSON object"},
-      {"unknown_dtype",
-       raw_header(R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})", 4),
+      {"unknown_dtype", raw_header(R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})", 4),
        "unknown dtype \"Q4\""},
       {"unsupported_dtype",
        raw_header(R"({"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})", 8),
@@ -103,8 +103,7 @@ TEST(safetensors_rejects_corrupt_truncated_and_lying_files) {
        raw_header(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
        "non-negative integers"},
       {"reversed_offsets",
-       raw_header(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", 4),
-       "begin <= end"},
+       raw_header(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", 4), "begin <= end"},
       {"missing_offsets", raw_header(R"({"w":{"dtype":"F32","shape":[1]}})", 4),
        "missing data_offsets"},
       {"truncated_data", good.substr(0, good.size() - 3), "run past the end of the data"},

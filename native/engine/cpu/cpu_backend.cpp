@@ -23,7 +23,8 @@ void CpuBackend::swiglu(const float* gate, const float* up, float* out, int64_t 
 }
 
 void CpuBackend::add(float* x, const float* y, int64_t n) {
-  pool_.parallel_for(n, 8192, [&](int64_t i0, int64_t i1) { add_inplace(x + i0, y + i0, i1 - i0); });
+  pool_.parallel_for(n, 8192,
+                     [&](int64_t i0, int64_t i1) { add_inplace(x + i0, y + i0, i1 - i0); });
 }
 
 void CpuBackend::attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
@@ -32,8 +33,8 @@ void CpuBackend::attention(const float* q, const float* k, const float* v, float
   difflm::attention(q, k, v, out, nq, nk, n_heads, n_kv_heads, hd, q_pos0, causal, &pool_);
 }
 
-void CpuBackend::embedding(const void* table, DType dt, int64_t dim, const int32_t* ids,
-                           int64_t n, float* out) {
+void CpuBackend::embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
+                           float* out) {
   embedding_gather(table, dt, dim, ids, n, out);
 }
 

@@ -30,8 +30,8 @@ CpuFeatures detect() {
   const bool f16c = c & (1u << 29);
   if (!osxsave) return f;
   const unsigned long long xcr0 = xgetbv0();
-  const bool os_avx = (xcr0 & 0x6) == 0x6;           // XMM and YMM state
-  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;      // plus opmask and ZMM state
+  const bool os_avx = (xcr0 & 0x6) == 0x6;       // XMM and YMM state
+  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;  // plus opmask and ZMM state
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
   const bool avx2 = b & (1u << 5);
   const bool avx512f = b & (1u << 16);
@@ -48,7 +48,9 @@ CpuFeatures detect() {
   return f;
 }
 #else
-CpuFeatures detect() { return CpuFeatures{}; }
+CpuFeatures detect() {
+  return CpuFeatures{};
+}
 #endif
 
 }  // namespace

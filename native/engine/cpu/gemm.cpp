@@ -39,17 +39,21 @@ GemmPath gemm_best_path() {
 }
 
 void gemm_block_portable(const GemmBlock& b) {
+  // Each weight row is widened to float32 once, then dotted with every activation row in plain
+  // loops the compiler vectorises for the baseline ISA of any CPU (SSE2, NEON, ...).
   const WeightMatrix& W = *b.W;
+  std::vector<float> wrow(static_cast<size_t>(b.K));
   for (int64_t n = b.n0; n < b.n1; ++n) {
-    const char* wrow = static_cast<const char*>(W.data) + n * b.K * dtype_size(W.dtype);
+    const char* src = static_cast<const char*>(W.data) + n * b.K * dtype_size(W.dtype);
+    for (int64_t k = 0; k < b.K; ++k) wrow[k] = load_as_f32(src, W.dtype, k);
     for (int64_t m = b.m0; m < b.m1; ++m) {
       const float* a = b.A + m * b.K;
-      float acc[4] = {0, 0, 0, 0};
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       int64_t k = 0;
-      for (; k + 4 <= b.K; k += 4)
-        for (int j = 0; j < 4; ++j) acc[j] += a[k + j] * load_as_f32(wrow, W.dtype, k + j);
-      float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-      for (; k < b.K; ++k) sum += a[k] * load_as_f32(wrow, W.dtype, k);
+      for (; k + 8 <= b.K; k += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += a[k + j] * wrow[k + j];
+      float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; k < b.K; ++k) sum += a[k] * wrow[k];
       b.C[m * b.N + n] = sum;
     }
   }
@@ -97,11 +101,21 @@ void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C, ThreadPool
   const int64_t m_blocks = (M + mb - 1) / mb, n_blocks = (N + nb - 1) / nb;
   auto run_block = [&](int64_t t) {
     const int64_t im = t % m_blocks, in = t / m_blocks;
-    GemmBlock b{A, a16.get(), &W, C, M, N, K,
-                im * mb, std::min(M, (im + 1) * mb), in * nb, std::min(N, (in + 1) * nb)};
+    GemmBlock b{A,
+                a16.get(),
+                &W,
+                C,
+                M,
+                N,
+                K,
+                im * mb,
+                std::min(M, (im + 1) * mb),
+                in * nb,
+                std::min(N, (in + 1) * nb)};
     fn(b);
   };
-  if (pool) pool->run(m_blocks * n_blocks, run_block);
+  if (pool)
+    pool->run(m_blocks * n_blocks, run_block);
   else
     for (int64_t t = 0; t < m_blocks * n_blocks; ++t) run_block(t);
 }

@@ -112,7 +112,9 @@ void gemm_block_avx2(const GemmBlock& b) {
 #else
 
 namespace difflm {
-void gemm_block_avx2(const GemmBlock& b) { gemm_block_portable(b); }
+void gemm_block_avx2(const GemmBlock& b) {
+  gemm_block_portable(b);
+}
 }  // namespace difflm
 
 #endif

@@ -12,13 +12,14 @@
 #include <immintrin.h>
 
 #define DIFFLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
-#define DIFFLM_AVX512BF16 \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma,f16c")))
+#define DIFFLM_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma,f16c")))
 
 namespace difflm {
 namespace {
 
 constexpr int MR = 4, NR = 4;
+// K elements per pass: 4 weight rows of 1024 bf16 (8 KiB) stay in L1 across activation strips.
+constexpr int64_t kKChunk = 1024;
 
 struct LoadF32 {
   DIFFLM_AVX512 static __m512 load(const void* row, int64_t k, __mmask16 m) {
@@ -40,29 +41,30 @@ struct LoadBF16 {
 
 // One tile with float32 activations: C[i][j] = sum_k A[i][k] * W[j][k].
 template <int R, int S, class L>
-DIFFLM_AVX512 void tile_f32(const float* A, const char* W, size_t w_stride, int64_t K, float* C,
-                            int64_t ldc) {
+DIFFLM_AVX512 void tile_f32(const float* A, int64_t lda, const char* W, size_t w_stride, int64_t K,
+                            float* C, int64_t ldc, bool acc_c) {
   __m512 acc[R][S];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < S; ++j) acc[i][j] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; k += 16) {
-    const __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xffff)
-                                    : static_cast<__mmask16>((1u << (K - k)) - 1);
+    const __mmask16 m =
+        K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1);
     __m512 a[R];
-    for (int i = 0; i < R; ++i) a[i] = _mm512_maskz_loadu_ps(m, A + i * K + k);
+    for (int i = 0; i < R; ++i) a[i] = _mm512_maskz_loadu_ps(m, A + i * lda + k);
     for (int j = 0; j < S; ++j) {
       __m512 w = L::load(W + j * w_stride, k, m);
       for (int i = 0; i < R; ++i) acc[i][j] = _mm512_fmadd_ps(a[i], w, acc[i][j]);
     }
   }
   for (int i = 0; i < R; ++i)
-    for (int j = 0; j < S; ++j) C[i * ldc + j] = _mm512_reduce_add_ps(acc[i][j]);
+    for (int j = 0; j < S; ++j)
+      C[i * ldc + j] = (acc_c ? C[i * ldc + j] : 0.f) + _mm512_reduce_add_ps(acc[i][j]);
 }
 
 // One tile with bf16 activations and bf16 weights, pairs summed by VDPBF16PS.
 template <int R, int S>
-DIFFLM_AVX512BF16 void tile_bf16dot(const uint16_t* A, const char* W, size_t w_stride, int64_t K,
-                                    float* C, int64_t ldc) {
+DIFFLM_AVX512BF16 void tile_bf16dot(const uint16_t* A, int64_t lda, const char* W, size_t w_stride,
+                                    int64_t K, float* C, int64_t ldc, bool acc_c) {
   __m512 acc[R][S];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < S; ++j) acc[i][j] = _mm512_setzero_ps();
@@ -70,7 +72,7 @@ DIFFLM_AVX512BF16 void tile_bf16dot(const uint16_t* A, const char* W, size_t w_s
     const __mmask32 m = K - k >= 32 ? static_cast<__mmask32>(0xffffffffu)
                                     : static_cast<__mmask32>((1u << (K - k)) - 1);
     __m512i a[R];
-    for (int i = 0; i < R; ++i) a[i] = _mm512_maskz_loadu_epi16(m, A + i * K + k);
+    for (int i = 0; i < R; ++i) a[i] = _mm512_maskz_loadu_epi16(m, A + i * lda + k);
     for (int j = 0; j < S; ++j) {
       __m512i w =
           _mm512_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(W + j * w_stride) + k);
@@ -79,11 +81,79 @@ DIFFLM_AVX512BF16 void tile_bf16dot(const uint16_t* A, const char* W, size_t w_s
     }
   }
   for (int i = 0; i < R; ++i)
-    for (int j = 0; j < S; ++j) C[i * ldc + j] = _mm512_reduce_add_ps(acc[i][j]);
+    for (int j = 0; j < S; ++j)
+      C[i * ldc + j] = (acc_c ? C[i * ldc + j] : 0.f) + _mm512_reduce_add_ps(acc[i][j]);
 }
 
-using TileF32 = void (*)(const float*, const char*, size_t, int64_t, float*, int64_t);
-using TileBf16 = void (*)(const uint16_t*, const char*, size_t, int64_t, float*, int64_t);
+// The full 4 x 4 tiles, with named accumulators: GCC keeps arrays of vectors in memory (storing
+// them every iteration), so the hot kernels spell out their 16 registers.
+#define DIFFLM_ACC16(X)                                                                           \
+  X(0, 0)                                                                                         \
+  X(0, 1) X(0, 2) X(0, 3) X(1, 0) X(1, 1) X(1, 2) X(1, 3) X(2, 0) X(2, 1) X(2, 2) X(2, 3) X(3, 0) \
+      X(3, 1) X(3, 2) X(3, 3)
+
+template <class L>
+DIFFLM_AVX512 void tile_f32_4x4(const float* A, int64_t lda, const char* W, size_t w_stride,
+                                int64_t K, float* C, int64_t ldc, bool acc_c) {
+#define DIFFLM_ZERO(i, j) __m512 c##i##j = _mm512_setzero_ps();
+  DIFFLM_ACC16(DIFFLM_ZERO)
+#undef DIFFLM_ZERO
+  const float *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda;
+  const char *w0 = W, *w1 = W + w_stride, *w2 = W + 2 * w_stride, *w3 = W + 3 * w_stride;
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 m =
+        K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1);
+    const __m512 x0 = _mm512_maskz_loadu_ps(m, a0 + k), x1 = _mm512_maskz_loadu_ps(m, a1 + k);
+    const __m512 x2 = _mm512_maskz_loadu_ps(m, a2 + k), x3 = _mm512_maskz_loadu_ps(m, a3 + k);
+    const __m512 y0 = L::load(w0, k, m), y1 = L::load(w1, k, m);
+    const __m512 y2 = L::load(w2, k, m), y3 = L::load(w3, k, m);
+#define DIFFLM_FMA(i, j) c##i##j = _mm512_fmadd_ps(x##i, y##j, c##i##j);
+    DIFFLM_ACC16(DIFFLM_FMA)
+#undef DIFFLM_FMA
+  }
+#define DIFFLM_STORE(i, j) \
+  C[i * ldc + j] = (acc_c ? C[i * ldc + j] : 0.f) + _mm512_reduce_add_ps(c##i##j);
+  DIFFLM_ACC16(DIFFLM_STORE)
+#undef DIFFLM_STORE
+}
+
+DIFFLM_AVX512BF16 void tile_bf16dot_4x4(const uint16_t* A, int64_t lda, const char* W,
+                                        size_t w_stride, int64_t K, float* C, int64_t ldc,
+                                        bool acc_c) {
+#define DIFFLM_ZERO(i, j) __m512 c##i##j = _mm512_setzero_ps();
+  DIFFLM_ACC16(DIFFLM_ZERO)
+#undef DIFFLM_ZERO
+  const uint16_t *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda;
+  const uint16_t* w0 = reinterpret_cast<const uint16_t*>(W);
+  const uint16_t* w1 = reinterpret_cast<const uint16_t*>(W + w_stride);
+  const uint16_t* w2 = reinterpret_cast<const uint16_t*>(W + 2 * w_stride);
+  const uint16_t* w3 = reinterpret_cast<const uint16_t*>(W + 3 * w_stride);
+  for (int64_t k = 0; k < K; k += 32) {
+    const __mmask32 m = K - k >= 32 ? static_cast<__mmask32>(0xffffffffu)
+                                    : static_cast<__mmask32>((1u << (K - k)) - 1);
+    const __m512bh x0 = (__m512bh)_mm512_maskz_loadu_epi16(m, a0 + k);
+    const __m512bh x1 = (__m512bh)_mm512_maskz_loadu_epi16(m, a1 + k);
+    const __m512bh x2 = (__m512bh)_mm512_maskz_loadu_epi16(m, a2 + k);
+    const __m512bh x3 = (__m512bh)_mm512_maskz_loadu_epi16(m, a3 + k);
+    const __m512bh y0 = (__m512bh)_mm512_maskz_loadu_epi16(m, w0 + k);
+    const __m512bh y1 = (__m512bh)_mm512_maskz_loadu_epi16(m, w1 + k);
+    const __m512bh y2 = (__m512bh)_mm512_maskz_loadu_epi16(m, w2 + k);
+    const __m512bh y3 = (__m512bh)_mm512_maskz_loadu_epi16(m, w3 + k);
+#define DIFFLM_DOT(i, j) c##i##j = _mm512_dpbf16_ps(c##i##j, x##i, y##j);
+    DIFFLM_ACC16(DIFFLM_DOT)
+#undef DIFFLM_DOT
+  }
+#define DIFFLM_STORE(i, j) \
+  C[i * ldc + j] = (acc_c ? C[i * ldc + j] : 0.f) + _mm512_reduce_add_ps(c##i##j);
+  DIFFLM_ACC16(DIFFLM_STORE)
+#undef DIFFLM_STORE
+}
+#undef DIFFLM_ACC16
+
+using TileF32 = void (*)(const float*, int64_t, const char*, size_t, int64_t, float*, int64_t,
+                         bool);
+using TileBf16 = void (*)(const uint16_t*, int64_t, const char*, size_t, int64_t, float*, int64_t,
+                          bool);
 
 template <class L>
 TileF32 pick_f32(int r, int s) {
@@ -91,7 +161,7 @@ TileF32 pick_f32(int r, int s) {
       {tile_f32<1, 1, L>, tile_f32<1, 2, L>, tile_f32<1, 3, L>, tile_f32<1, 4, L>},
       {tile_f32<2, 1, L>, tile_f32<2, 2, L>, tile_f32<2, 3, L>, tile_f32<2, 4, L>},
       {tile_f32<3, 1, L>, tile_f32<3, 2, L>, tile_f32<3, 3, L>, tile_f32<3, 4, L>},
-      {tile_f32<4, 1, L>, tile_f32<4, 2, L>, tile_f32<4, 3, L>, tile_f32<4, 4, L>}};
+      {tile_f32<4, 1, L>, tile_f32<4, 2, L>, tile_f32<4, 3, L>, tile_f32_4x4<L>}};
   return table[r - 1][s - 1];
 }
 
@@ -100,20 +170,26 @@ TileBf16 pick_bf16(int r, int s) {
       {tile_bf16dot<1, 1>, tile_bf16dot<1, 2>, tile_bf16dot<1, 3>, tile_bf16dot<1, 4>},
       {tile_bf16dot<2, 1>, tile_bf16dot<2, 2>, tile_bf16dot<2, 3>, tile_bf16dot<2, 4>},
       {tile_bf16dot<3, 1>, tile_bf16dot<3, 2>, tile_bf16dot<3, 3>, tile_bf16dot<3, 4>},
-      {tile_bf16dot<4, 1>, tile_bf16dot<4, 2>, tile_bf16dot<4, 3>, tile_bf16dot<4, 4>}};
+      {tile_bf16dot<4, 1>, tile_bf16dot<4, 2>, tile_bf16dot<4, 3>, tile_bf16dot_4x4}};
   return table[r - 1][s - 1];
 }
 
-// Walks the block in NR-row weight strips (kept hot in L1) and MR-row activation strips.
+// Walks the block in chunks of K (so a weight strip stays in L1 and the activation rows in
+// L2), NR-row weight strips and MR-row activation strips.
 template <class Act, class Pick>
 void walk_block(const GemmBlock& b, const Act* A, Pick pick) {
-  const size_t w_stride = static_cast<size_t>(b.K) * dtype_size(b.W->dtype);
+  const size_t esize = dtype_size(b.W->dtype);
+  const size_t w_stride = static_cast<size_t>(b.K) * esize;
   const char* W = static_cast<const char*>(b.W->data);
-  for (int64_t n = b.n0; n < b.n1; n += NR) {
-    const int s = static_cast<int>(b.n1 - n < NR ? b.n1 - n : NR);
-    for (int64_t m = b.m0; m < b.m1; m += MR) {
-      const int r = static_cast<int>(b.m1 - m < MR ? b.m1 - m : MR);
-      pick(r, s)(A + m * b.K, W + n * w_stride, w_stride, b.K, b.C + m * b.N + n, b.N);
+  for (int64_t k0 = 0; k0 < b.K; k0 += kKChunk) {
+    const int64_t klen = b.K - k0 < kKChunk ? b.K - k0 : kKChunk;
+    for (int64_t n = b.n0; n < b.n1; n += NR) {
+      const int s = static_cast<int>(b.n1 - n < NR ? b.n1 - n : NR);
+      for (int64_t m = b.m0; m < b.m1; m += MR) {
+        const int r = static_cast<int>(b.m1 - m < MR ? b.m1 - m : MR);
+        pick(r, s)(A + m * b.K + k0, b.K, W + n * w_stride + k0 * esize, w_stride, klen,
+                   b.C + m * b.N + n, b.N, k0 > 0);
+      }
     }
   }
 }
@@ -128,15 +204,21 @@ void gemm_block_avx512(const GemmBlock& b) {
   }
 }
 
-void gemm_block_avx512bf16(const GemmBlock& b) { walk_block(b, b.A16, pick_bf16); }
+void gemm_block_avx512bf16(const GemmBlock& b) {
+  walk_block(b, b.A16, pick_bf16);
+}
 
 }  // namespace difflm
 
 #else  // not x86-64: never dispatched to (gemm_paths_available() does not list it)
 
 namespace difflm {
-void gemm_block_avx512(const GemmBlock& b) { gemm_block_portable(b); }
-void gemm_block_avx512bf16(const GemmBlock& b) { gemm_block_portable(b); }
+void gemm_block_avx512(const GemmBlock& b) {
+  gemm_block_portable(b);
+}
+void gemm_block_avx512bf16(const GemmBlock& b) {
+  gemm_block_portable(b);
+}
 }  // namespace difflm
 
 #endif

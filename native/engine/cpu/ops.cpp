@@ -13,8 +13,10 @@ namespace {
 
 void maybe_parallel(ThreadPool* pool, int64_t n, int64_t grain,
                     const std::function<void(int64_t, int64_t)>& fn) {
-  if (pool) pool->parallel_for(n, grain, fn);
-  else fn(0, n);
+  if (pool)
+    pool->parallel_for(n, grain, fn);
+  else
+    fn(0, n);
 }
 
 }  // namespace

@@ -39,8 +39,9 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
                std::to_string(block_length) + ")");
   const int64_t blocks = gen_length / block_length;
   if (steps <= 0 || steps % blocks != 0)
-    bad_option("steps (" + std::to_string(steps) + ") must be a positive multiple of the number of blocks (" +
-               std::to_string(blocks) + ")");
+    bad_option("steps (" + std::to_string(steps) +
+               ") must be a positive multiple of the number of blocks (" + std::to_string(blocks) +
+               ")");
   const int64_t len = static_cast<int64_t>(prompt.size()) + gen_length;
   if (len > spec.max_seq_len)
     bad_option("prompt (" + std::to_string(prompt.size()) + " tokens) + genLength (" +
@@ -48,7 +49,8 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
                std::to_string(spec.max_seq_len) + ")");
   if (!std::isfinite(temperature) || temperature < 0)
     bad_option("temperature must be a finite number >= 0");
-  if (!std::isfinite(cfg_scale) || cfg_scale < 0) bad_option("cfgScale must be a finite number >= 0");
+  if (!std::isfinite(cfg_scale) || cfg_scale < 0)
+    bad_option("cfgScale must be a finite number >= 0");
   auto check_id = [&](int64_t id, const char* name, bool optional) {
     if ((optional && id == -1)) return;
     if (id < 0 || id >= spec.vocab)
@@ -184,9 +186,9 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
             if (x[pos] != M) continue;
             cand[pos] = sample_row(logits.data() + i * V, V, req, global_step, pos);
             if (req.remasking == Remasking::Random)
-              cand[pos].confidence = uniform01(req.seed, RngStream::Remask,
-                                               static_cast<uint64_t>(global_step),
-                                               static_cast<uint64_t>(pos), 0);
+              cand[pos].confidence =
+                  uniform01(req.seed, RngStream::Remask, static_cast<uint64_t>(global_step),
+                            static_cast<uint64_t>(pos), 0);
           }
         });
         // Commit the k most confident eligible positions (ties: lower position first).

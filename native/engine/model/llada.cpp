@@ -39,8 +39,9 @@ LladaModel::LladaModel(const LladaSpec& spec, const WeightStore& w) : spec_(spec
   const int64_t d = spec_.d_model, kv = spec_.n_kv_heads * spec_.head_dim();
   wte_ = &w.require("model.transformer.wte.weight", {spec_.vocab, d});
   ln_f_ = &w.require("model.transformer.ln_f.weight", {d});
-  head_ = spec_.weight_tying ? matrix(*wte_)
-                             : matrix(w.require("model.transformer.ff_out.weight", {spec_.vocab, d}));
+  head_ = spec_.weight_tying
+              ? matrix(*wte_)
+              : matrix(w.require("model.transformer.ff_out.weight", {spec_.vocab, d}));
   for (int64_t i = 0; i < spec_.n_layers; ++i) {
     Layer L;
     L.attn_norm = &w.require(block_name(i, "attn_norm"), {d});
@@ -67,9 +68,8 @@ size_t LladaModel::work_bytes(int64_t batch, int64_t len, int64_t rows) const {
   return static_cast<size_t>(floats) * sizeof(float);
 }
 
-void LladaModel::forward(Backend& be, const int32_t* ids, int64_t batch, int64_t len,
-                         int64_t row0, int64_t row1, float* logits,
-                         const CheckCancel& check_cancel) const {
+void LladaModel::forward(Backend& be, const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
+                         int64_t row1, float* logits, const CheckCancel& check_cancel) const {
   if (len <= 0 || len > spec_.max_seq_len || row0 < 0 || row1 > len || row0 >= row1 || batch <= 0)
     throw EngineError(ErrorCode::InvalidArgument,
                       "forward: sequence length " + std::to_string(len) + " or rows [" +

@@ -1,0 +1,136 @@
+/** `difflm generate`: load a model, denoise one prompt, print the text. */
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { Presets, SingleBar } from 'cli-progress';
+import { loadModel, type GenerateOptions, type GenerateResult, type Prompt } from '../index';
+import type { DiffusionModel } from '../model';
+import type { StepEvent } from '../results';
+import { DenoiseView } from './denoise-view';
+import { parseNumber } from './parse';
+
+interface GenerateFlags {
+  model: string;
+  genLength?: number;
+  steps?: number;
+  blockLength?: number;
+  temperature?: number;
+  remasking?: 'low_confidence' | 'random';
+  cfgScale?: number;
+  seed?: number;
+  threads?: number;
+  chat?: boolean;
+  system?: string;
+  showDenoising?: boolean;
+  quiet?: boolean;
+}
+
+function toPrompt(text: string, flags: GenerateFlags): Prompt {
+  if (!flags.chat) return text;
+  const messages = flags.system ? [{ role: 'system', content: flags.system }] : [];
+  return { messages: [...messages, { role: 'user', content: text }] };
+}
+
+/** Progress shown on stderr: the live canvas, or a bar; nothing when stderr is not a terminal. */
+function makeProgress(
+  model: DiffusionModel,
+  flags: GenerateFlags,
+  totalSteps: number,
+): { onStep: (ev: StepEvent) => void; stop: (last?: StepEvent) => void } {
+  const err = process.stderr;
+  if (flags.quiet || !err.isTTY) return { onStep: () => undefined, stop: () => undefined };
+  if (flags.showDenoising) {
+    const view = new DenoiseView(err, model.tokenizer, model.specialTokens, totalSteps);
+    return { onStep: (ev) => view.update(ev), stop: (last) => last && view.update(last, true) };
+  }
+  const bar = new SingleBar(
+    {
+      stream: err,
+      format: 'denoising [{bar}] {value}/{total} steps | {eta_formatted}',
+      hideCursor: true,
+    },
+    Presets.shades_classic,
+  );
+  bar.start(totalSteps, 0);
+  return { onStep: (ev) => bar.update(ev.step + 1), stop: () => bar.stop() };
+}
+
+function summary(r: GenerateResult): string {
+  const t = r.timings;
+  return (
+    `${r.tokens.length} tokens, ${r.steps} steps, ${(t.totalMs / 1000).toFixed(2)} s ` +
+    `(${t.tokensPerSecond.toFixed(1)} tok/s; forward ${t.forwardMs.toFixed(0)} ms, ` +
+    `sampling ${t.sampleMs.toFixed(0)} ms)\n`
+  );
+}
+
+async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal): Promise<void> {
+  const text = promptArg === '-' ? readFileSync(0, 'utf8') : promptArg;
+  const model = await loadModel(
+    flags.model,
+    flags.threads === undefined ? {} : { threads: flags.threads },
+  );
+  try {
+    const options: GenerateOptions = {
+      genLength: flags.genLength,
+      steps: flags.steps,
+      blockLength: flags.blockLength,
+      temperature: flags.temperature,
+      remasking: flags.remasking,
+      cfgScale: flags.cfgScale,
+      seed: flags.seed,
+      signal,
+    };
+    const totalSteps = flags.steps ?? flags.genLength ?? 128;
+    const progress = makeProgress(model, flags, totalSteps);
+    let last: StepEvent | undefined;
+    let result: GenerateResult;
+    try {
+      result = await model.generate(toPrompt(text, flags), {
+        ...options,
+        onStep: (ev) => {
+          last = ev;
+          progress.onStep(ev);
+        },
+      });
+    } finally {
+      progress.stop(last);
+    }
+    process.stdout.write(`${result.text}\n`);
+    if (!flags.quiet) process.stderr.write(summary(result));
+  } finally {
+    await model.dispose();
+  }
+}
+
+export function registerGenerate(program: Command, signal: AbortSignal): void {
+  program
+    .command('generate')
+    .description('generate text by masked diffusion')
+    .argument('<prompt>', 'the prompt, or - to read it from stdin')
+    .requiredOption(
+      '-m, --model <dir>',
+      'model folder (config.json, *.safetensors, tokenizer.json)',
+    )
+    .option('-n, --gen-length <n>', 'tokens to generate (default 128)', parseNumber)
+    .option('--steps <n>', 'denoising steps (default: gen length)', parseNumber)
+    .option(
+      '--block-length <n>',
+      'semi-autoregressive block length (default: gen length)',
+      parseNumber,
+    )
+    .option('-t, --temperature <t>', 'sampling temperature, 0 = greedy (default 0)', parseNumber)
+    .addOption(
+      new Option(
+        '--remasking <mode>',
+        'which masks to commit first (default low_confidence)',
+      ).choices(['low_confidence', 'random']),
+    )
+    .option('--cfg-scale <s>', 'classifier-free guidance scale (default 0)', parseNumber)
+    .option('--seed <n>', 'random seed (default 0)', parseNumber)
+    .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber)
+    .option('--chat', 'wrap the prompt in the model chat template as a user message')
+    .option('--system <text>', 'system message (with --chat)')
+    .option('--show-denoising', 'redraw the canvas live as masks are filled (on a terminal)')
+    .option('-q, --quiet', 'no progress and no summary on stderr')
+    .action((prompt: string, flags: GenerateFlags) => run(prompt, flags, signal));
+}

@@ -1,0 +1,214 @@
+/**
+ * Options of each entry point: one exported type, defaults in one object, one validate function.
+ * Every option is checked here, before any native call.
+ */
+import { availableParallelism } from 'node:os';
+import { invalidOption } from './errors';
+import type { StepEvent } from './results';
+import {
+  abortSignal,
+  bool,
+  checkOptionsObject,
+  func,
+  nonNegativeInt,
+  nonNegativeNumber,
+  oneOf,
+  positiveInt,
+} from './validate';
+
+/** How the engine picks which masked positions to commit each step (value: native enum). */
+export const REMASKING = { low_confidence: 0, random: 1 } as const;
+export type Remasking = keyof typeof REMASKING;
+
+/** Options of `model.generate()` and `model.stream()`; names mirror LLaDA's `generate()`. */
+export interface GenerateOptions {
+  /** Tokens to generate after the prompt (`gen_length`). Defaults to `128`. */
+  genLength?: number;
+  /**
+   * Denoising steps in total (`steps`), one forward each; a multiple of the number of blocks.
+   * `steps == genLength` commits one token per step. Defaults to `genLength`.
+   */
+  steps?: number;
+  /**
+   * Block length for semi-autoregressive decoding (`block_length`); must divide `genLength`.
+   * Blocks are filled left to right, `steps / (genLength / blockLength)` steps each.
+   * Defaults to `genLength` (one block).
+   */
+  blockLength?: number;
+  /** Sampling temperature (Gumbel-max); `0` is greedy. Defaults to `0`. */
+  temperature?: number;
+  /**
+   * Which masked positions are committed each step:
+   * - `'low_confidence'`: the most confident predictions first;
+   * - `'random'`: positions chosen at random.
+   *
+   * Defaults to `'low_confidence'`.
+   */
+  remasking?: Remasking;
+  /** Classifier-free guidance scale (`cfg_scale`); `0` disables (one forward per step). Defaults to `0`. */
+  cfgScale?: number;
+  /** Seed of every random choice; an integer in [0, 2^53). Same seed, same output. Defaults to `0`. */
+  seed?: number;
+  /** Never draw EOS (`logits_eos_inf`). Defaults to `false`. */
+  logitsEosInf?: boolean;
+  /** Give EOS/EOT zero confidence so they commit last (`confidence_eos_eot_inf`). Defaults to `false`. */
+  confidenceEosEotInf?: boolean;
+  /** Cancels the call; it then rejects with `signal.reason`. Defaults to `undefined`. */
+  signal?: AbortSignal;
+  /**
+   * Called after every denoising step, in order, on the main thread. If it throws, generation is
+   * cancelled and the call rejects with that error. Defaults to `undefined`.
+   */
+  onStep?: (event: StepEvent) => void;
+}
+
+/** Defaults of {@link GenerateOptions}; `steps` and `blockLength` default to `genLength`. */
+export const GENERATE_DEFAULTS = {
+  genLength: 128,
+  temperature: 0,
+  remasking: 'low_confidence',
+  cfgScale: 0,
+  seed: 0,
+  logitsEosInf: false,
+  confidenceEosEotInf: false,
+} as const satisfies GenerateOptions;
+
+/** {@link GenerateOptions} with every default applied and every constraint checked. */
+export interface ResolvedGenerateOptions {
+  genLength: number;
+  steps: number;
+  blockLength: number;
+  temperature: number;
+  remasking: Remasking;
+  cfgScale: number;
+  seed: number;
+  logitsEosInf: boolean;
+  confidenceEosEotInf: boolean;
+  signal: AbortSignal | undefined;
+  onStep: ((event: StepEvent) => void) | undefined;
+}
+
+const GENERATE_KEYS = [
+  'genLength',
+  'steps',
+  'blockLength',
+  'temperature',
+  'remasking',
+  'cfgScale',
+  'seed',
+  'logitsEosInf',
+  'confidenceEosEotInf',
+  'signal',
+  'onStep',
+] as const satisfies readonly (keyof GenerateOptions)[];
+
+/** What validation needs to know about the call: prompt length and the model's context. */
+export interface GenerateContext {
+  promptLength: number;
+  maxSequenceLength: number;
+}
+
+function checkShape(genLength: number, blockLength: number, steps: number): void {
+  if (genLength % blockLength !== 0) {
+    throw invalidOption(
+      'blockLength',
+      `a divisor of genLength (${genLength})`,
+      String(blockLength),
+    );
+  }
+  const blocks = genLength / blockLength;
+  if (steps % blocks !== 0) {
+    const expected =
+      `a multiple of the number of blocks ` +
+      `(${blocks} = genLength ${genLength} / blockLength ${blockLength})`;
+    throw invalidOption('steps', expected, String(steps));
+  }
+}
+
+function checkContext(genLength: number, ctx: GenerateContext): void {
+  const room = ctx.maxSequenceLength - ctx.promptLength;
+  if (genLength > room) {
+    const expected =
+      `at most ${Math.max(room, 0)} (maxSequenceLength ${ctx.maxSequenceLength} ` +
+      `minus ${ctx.promptLength} prompt tokens)`;
+    throw invalidOption('genLength', expected, String(genLength));
+  }
+}
+
+/** Validates options of `generate()`/`stream()` and applies defaults. */
+export function validateGenerateOptions(
+  options: GenerateOptions | undefined,
+  ctx: GenerateContext,
+): ResolvedGenerateOptions {
+  const o = checkOptionsObject(options, GENERATE_KEYS);
+  /** The value of `key`, or `fallback` when it is undefined (null is a value, and an error). */
+  const get = (key: (typeof GENERATE_KEYS)[number], fallback?: unknown): unknown =>
+    o[key] === undefined ? fallback : o[key];
+  const d = GENERATE_DEFAULTS;
+  const genLength = positiveInt('genLength', get('genLength', d.genLength));
+  const blockLength = positiveInt('blockLength', get('blockLength', genLength));
+  const steps = positiveInt('steps', get('steps', genLength));
+  const signal = get('signal');
+  const onStep = get('onStep');
+  const resolved: ResolvedGenerateOptions = {
+    genLength,
+    steps,
+    blockLength,
+    temperature: nonNegativeNumber('temperature', get('temperature', d.temperature)),
+    remasking: oneOf('remasking', get('remasking', d.remasking), REMASKING),
+    cfgScale: nonNegativeNumber('cfgScale', get('cfgScale', d.cfgScale)),
+    seed: nonNegativeInt('seed', get('seed', d.seed)),
+    logitsEosInf: bool('logitsEosInf', get('logitsEosInf', d.logitsEosInf)),
+    confidenceEosEotInf: bool(
+      'confidenceEosEotInf',
+      get('confidenceEosEotInf', d.confidenceEosEotInf),
+    ),
+    signal: signal === undefined ? undefined : abortSignal('signal', signal),
+    onStep: onStep === undefined ? undefined : func<(event: StepEvent) => void>('onStep', onStep),
+  };
+  checkShape(genLength, blockLength, steps);
+  checkContext(genLength, ctx);
+  return resolved;
+}
+
+/** Where the model runs. */
+export const DEVICES = { cpu: 'cpu', auto: 'auto' } as const;
+export type Device = keyof typeof DEVICES;
+
+/** Options of `loadModel()`. */
+export interface LoadOptions {
+  /**
+   * Where to run:
+   * - `'cpu'`: the CPU backend;
+   * - `'auto'`: the best available backend (the CPU in this build).
+   *
+   * Defaults to `'auto'`.
+   */
+  device?: Device;
+  /** Worker threads of the CPU backend. Defaults to `os.availableParallelism()`. */
+  threads?: number;
+}
+
+export interface ResolvedLoadOptions {
+  device: Device;
+  threads: number;
+}
+
+const LOAD_KEYS = ['device', 'threads'] as const satisfies readonly (keyof LoadOptions)[];
+
+/** Validates options of `loadModel()` and applies defaults. */
+export function validateLoadOptions(options: LoadOptions | undefined): ResolvedLoadOptions {
+  const o = checkOptionsObject(options, LOAD_KEYS);
+  if (o.device === 'cuda') {
+    throw invalidOption(
+      'device',
+      'one of "cpu", "auto"',
+      '"cuda" (string)',
+      'the CUDA backend is not implemented yet in this build',
+    );
+  }
+  return {
+    device: oneOf('device', o.device === undefined ? 'auto' : o.device, DEVICES),
+    threads: positiveInt('threads', o.threads === undefined ? availableParallelism() : o.threads),
+  };
+}

@@ -1,0 +1,224 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { InvalidOptionsError } from '../../lib/errors';
+import {
+  GENERATE_DEFAULTS,
+  validateGenerateOptions,
+  validateLoadOptions,
+  type GenerateOptions,
+} from '../../lib/options';
+
+const ctx = { promptLength: 10, maxSequenceLength: 4096 };
+
+function errorOf(fn: () => unknown): InvalidOptionsError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidOptionsError);
+    return err as InvalidOptionsError;
+  }
+  throw new Error('expected an InvalidOptionsError');
+}
+
+const gen =
+  (options: unknown, c = ctx) =>
+  () =>
+    validateGenerateOptions(options as GenerateOptions, c);
+
+describe('validateGenerateOptions', () => {
+  it('applies the defaults (steps and blockLength follow genLength)', () => {
+    expect(validateGenerateOptions(undefined, ctx)).toEqual({
+      genLength: 128,
+      steps: 128,
+      blockLength: 128,
+      temperature: 0,
+      remasking: 'low_confidence',
+      cfgScale: 0,
+      seed: 0,
+      logitsEosInf: false,
+      confidenceEosEotInf: false,
+      signal: undefined,
+      onStep: undefined,
+    });
+    expect(GENERATE_DEFAULTS.genLength).toBe(128);
+    const r = validateGenerateOptions({ genLength: 64 }, ctx);
+    expect([r.steps, r.blockLength]).toEqual([64, 64]);
+  });
+
+  it('treats undefined values as unset', () => {
+    const r = validateGenerateOptions(
+      { genLength: undefined, steps: undefined, seed: undefined },
+      ctx,
+    );
+    expect([r.genLength, r.steps, r.seed]).toEqual([128, 128, 0]);
+  });
+
+  it('keeps valid values, including more steps than tokens', () => {
+    const signal = new AbortController().signal;
+    const onStep = () => undefined;
+    const r = validateGenerateOptions(
+      {
+        genLength: 64,
+        steps: 256,
+        blockLength: 16,
+        temperature: 0.7,
+        remasking: 'random',
+        cfgScale: 0.5,
+        seed: 2 ** 53 - 1,
+        logitsEosInf: true,
+        confidenceEosEotInf: true,
+        signal,
+        onStep,
+      },
+      ctx,
+    );
+    expect(r).toMatchObject({ genLength: 64, steps: 256, blockLength: 16, remasking: 'random' });
+    expect(r.signal).toBe(signal);
+    expect(r.onStep).toBe(onStep);
+  });
+
+  it.each([
+    [{ genLength: -1 }, 'Expected a positive integer for option "genLength" but received -1'],
+    [{ genLength: 0 }, 'Expected a positive integer for option "genLength" but received 0'],
+    [{ genLength: 1.5 }, 'Expected a positive integer for option "genLength" but received 1.5'],
+    [{ genLength: NaN }, 'Expected a positive integer for option "genLength" but received NaN'],
+    [
+      { genLength: '64' },
+      'Expected a positive integer for option "genLength" but received "64" (string)',
+    ],
+    [{ steps: null }, 'Expected a positive integer for option "steps" but received null'],
+    [
+      { blockLength: Infinity },
+      'Expected a positive integer for option "blockLength" but received Infinity',
+    ],
+    [
+      { temperature: -0.5 },
+      'Expected a finite number >= 0 for option "temperature" but received -0.5',
+    ],
+    [
+      { temperature: NaN },
+      'Expected a finite number >= 0 for option "temperature" but received NaN',
+    ],
+    [
+      { cfgScale: '1' },
+      'Expected a finite number >= 0 for option "cfgScale" but received "1" (string)',
+    ],
+    [{ seed: -1 }, 'Expected an integer in [0, 2^53) for option "seed" but received -1'],
+    [{ seed: 0.5 }, 'Expected an integer in [0, 2^53) for option "seed" but received 0.5'],
+    [
+      { seed: 2 ** 53 },
+      'Expected an integer in [0, 2^53) for option "seed" but received 9007199254740992',
+    ],
+    [
+      { remasking: 'high_confidence' },
+      'Expected one of "low_confidence", "random" for option "remasking" but received "high_confidence" (string)',
+    ],
+    [{ logitsEosInf: 1 }, 'Expected a boolean for option "logitsEosInf" but received 1'],
+    [
+      { confidenceEosEotInf: 'yes' },
+      'Expected a boolean for option "confidenceEosEotInf" but received "yes" (string)',
+    ],
+    [{ signal: {} }, 'Expected an AbortSignal for option "signal" but received an object'],
+    [{ onStep: 'log' }, 'Expected a function for option "onStep" but received "log" (string)'],
+  ])('rejects %o', (options, message) => {
+    const err = errorOf(gen(options));
+    expect(err.message).toBe(message);
+    expect(err.code).toBe('DIFFLM_INVALID_OPTIONS');
+    expect(err.option).toBe(Object.keys(options)[0]);
+  });
+
+  it('rejects a non-object', () => {
+    expect(errorOf(gen(5)).message).toBe(
+      'Expected an options object for option "options" but received 5',
+    );
+    expect(errorOf(gen([])).message).toBe(
+      'Expected an options object for option "options" but received an array',
+    );
+  });
+
+  it('rejects unknown keys, naming them', () => {
+    const err = errorOf(gen({ gen_length: 64 }));
+    expect(err.option).toBe('gen_length');
+    expect(err.message).toBe(
+      'Expected a known option (one of genLength, steps, blockLength, temperature, remasking, ' +
+        'cfgScale, seed, logitsEosInf, confidenceEosEotInf, signal, onStep) for option "gen_length" ' +
+        'but received an unknown option name',
+    );
+  });
+
+  it('requires blockLength to divide genLength', () => {
+    const err = errorOf(gen({ genLength: 128, blockLength: 48 }));
+    expect(err.option).toBe('blockLength');
+    expect(err.message).toBe(
+      'Expected a divisor of genLength (128) for option "blockLength" but received 48',
+    );
+    expect(errorOf(gen({ genLength: 64, blockLength: 128 })).message).toBe(
+      'Expected a divisor of genLength (64) for option "blockLength" but received 128',
+    );
+  });
+
+  it('requires steps to be a multiple of the number of blocks', () => {
+    const err = errorOf(gen({ genLength: 128, blockLength: 32, steps: 30 }));
+    expect(err.option).toBe('steps');
+    expect(err.message).toBe(
+      'Expected a multiple of the number of blocks (4 = genLength 128 / blockLength 32) ' +
+        'for option "steps" but received 30',
+    );
+    expect(() =>
+      validateGenerateOptions({ genLength: 128, blockLength: 32, steps: 4 }, ctx),
+    ).not.toThrow();
+    expect(errorOf(gen({ genLength: 128, blockLength: 32, steps: 2 })).option).toBe('steps');
+  });
+
+  it('requires prompt + genLength to fit maxSequenceLength, naming both numbers', () => {
+    const c = { promptLength: 100, maxSequenceLength: 128 };
+    expect(() => validateGenerateOptions({ genLength: 28 }, c)).not.toThrow();
+    const err = errorOf(gen({ genLength: 32 }, c));
+    expect(err.option).toBe('genLength');
+    expect(err.message).toBe(
+      'Expected at most 28 (maxSequenceLength 128 minus 100 prompt tokens) for option "genLength" but received 32',
+    );
+    expect(
+      errorOf(gen({ genLength: 8 }, { promptLength: 200, maxSequenceLength: 128 })).message,
+    ).toBe(
+      'Expected at most 0 (maxSequenceLength 128 minus 200 prompt tokens) for option "genLength" but received 8',
+    );
+  });
+});
+
+describe('validateLoadOptions', () => {
+  it('defaults to auto and every core', () => {
+    expect(validateLoadOptions(undefined)).toEqual({
+      device: 'auto',
+      threads: availableParallelism(),
+    });
+    expect(validateLoadOptions({ device: 'cpu', threads: 3 })).toEqual({
+      device: 'cpu',
+      threads: 3,
+    });
+  });
+
+  it('says CUDA is not implemented yet', () => {
+    const err = errorOf(() => validateLoadOptions({ device: 'cuda' as 'cpu' }));
+    expect(err.option).toBe('device');
+    expect(err.message).toBe(
+      'Expected one of "cpu", "auto" for option "device" but received "cuda" (string): ' +
+        'the CUDA backend is not implemented yet in this build',
+    );
+  });
+
+  it.each([
+    [
+      { device: 'gpu' },
+      'Expected one of "cpu", "auto" for option "device" but received "gpu" (string)',
+    ],
+    [{ threads: 0 }, 'Expected a positive integer for option "threads" but received 0'],
+    [{ threads: 2.5 }, 'Expected a positive integer for option "threads" but received 2.5'],
+    [
+      { dtype: 'bf16' },
+      'Expected a known option (one of device, threads) for option "dtype" but received an unknown option name',
+    ],
+  ])('rejects %o', (options, message) => {
+    expect(errorOf(() => validateLoadOptions(options as never)).message).toBe(message);
+  });
+});
