@@ -1,16 +1,22 @@
-// The kernel interface every backend implements (CPU now; CUDA later). Model and decode-loop
-// code is written once against it. Activations are float32 buffers owned by the caller;
-// weights are WeightMatrix views of the checkpoint.
+// The kernel interface every backend implements (CPU, CUDA). Model and decode-loop code is
+// written once against it. Activations live in backend memory (Buffer): host memory for the
+// CPU, device memory for CUDA; weights are WeightMatrix views whose data the backend prepared
+// (the mapped checkpoint itself on the CPU, an uploaded copy on a GPU).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "cpu/gemm.h"
 #include "cpu/ops.h"
 
 namespace difflm {
+
+struct TensorView;
+struct MaskedRequest;
+struct Candidate;
 
 class Backend {
  public:
@@ -19,6 +25,27 @@ class Backend {
   virtual std::string name() const = 0;
   // Threads this backend computes with.
   virtual int threads() const = 0;
+
+  // ---- memory
+  // Backend memory of `bytes` (uninitialised); throws EngineError(OutOfMemory) naming the size.
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void release(void* p) = 0;
+  virtual void to_backend(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void to_host(void* host_dst, const void* src, size_t bytes) = 0;
+  // The tensor's data as this backend reads it (uploaded once on first use where needed).
+  virtual const void* weight(const TensorView& t) = 0;
+  // Bytes the backend can still allocate, or SIZE_MAX when it cannot tell (host memory).
+  virtual size_t free_bytes() const = 0;
+
+  // ---- decode-loop kernels
+  // c = u + scale * (c - u), element-wise (classifier-free guidance).
+  virtual void cfg_mix(float* c, const float* u, int64_t n, float scale) = 0;
+  // For each of the n canvas positions (host array, ascending), whose logits are row
+  // positions[i] - row0 of `logits` (backend memory, [rows][vocab], modified in place), the
+  // candidate token and confidence of sample_row() at this step, to out[i] (host array).
+  virtual void sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                           const int64_t* positions, int64_t n, const MaskedRequest& req,
+                           int64_t step, Candidate* out) = 0;
 
   // C[M x W.rows] = A[M x W.cols] . W^T
   virtual void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) = 0;
@@ -39,8 +66,42 @@ class Backend {
   // out[i] = table[ids[i]] as float32
   virtual void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
                          float* out) = 0;
-  // Runs fn(begin, end) over [0, n) on the backend's threads (for per-row sampling work).
-  virtual void parallel_rows(int64_t n, const std::function<void(int64_t, int64_t)>& fn) = 0;
 };
+
+// Backend memory owned for a scope.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Backend& be, size_t bytes) : be_(&be), p_(bytes ? be.alloc(bytes) : nullptr), n_(bytes) {}
+  ~Buffer() {
+    if (p_) be_->release(p_);
+  }
+  Buffer(Buffer&& o) noexcept : be_(o.be_), p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      if (p_) be_->release(p_);
+      be_ = o.be_, p_ = o.p_, n_ = o.n_;
+      o.p_ = nullptr, o.n_ = 0;
+    }
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  template <class T = float>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+  size_t bytes() const { return n_; }
+
+ private:
+  Backend* be_ = nullptr;
+  void* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+// The backend for `device` ("cpu" or "cuda"); throws EngineError(InvalidArgument) for a device
+// this build or machine cannot provide, saying why.
+std::unique_ptr<Backend> make_backend(const std::string& device, int threads);
 
 }  // namespace difflm

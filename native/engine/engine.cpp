@@ -13,8 +13,16 @@ std::shared_ptr<Model> Model::load(const ModelLoadSpec& spec) {
   spec.llada.validate();
   std::shared_ptr<Model> m(new Model());
   m->weights_ = std::make_unique<WeightStore>(spec.files);
-  m->net_ = std::make_unique<LladaModel>(spec.llada, *m->weights_);
-  m->backend_ = std::make_unique<CpuBackend>(spec.threads);
+  m->backend_ = make_backend(spec.device, spec.threads);
+  // A GPU must hold every weight: refuse before allocating anything when it cannot.
+  const size_t need = LladaModel::weight_bytes(spec.llada, *m->weights_);
+  const size_t free = m->backend_->free_bytes();
+  if (need > free)
+    throw EngineError(ErrorCode::OutOfMemory, "the model needs " + std::to_string(need) +
+                                                  " bytes of " + m->backend_->name() +
+                                                  " memory for its weights but only " +
+                                                  std::to_string(free) + " bytes are free");
+  m->net_ = std::make_unique<LladaModel>(spec.llada, *m->weights_, *m->backend_);
   return m;
 }
 
@@ -22,16 +30,19 @@ std::vector<float> Model::logits(const std::vector<int32_t>& ids, const CancelFn
   std::lock_guard<std::mutex> lock(mutex_);
   const int64_t n = static_cast<int64_t>(ids.size());
   if (n == 0) throw EngineError(ErrorCode::InvalidArgument, "logits: inputIds is empty");
+  const size_t bytes = static_cast<size_t>(n * spec().vocab) * sizeof(float);
+  Buffer dev(*backend_, bytes);
+  net_->forward(ids.data(), 1, n, 0, n, dev.as(), [&cancelled] {
+    if (cancelled && cancelled())
+      throw EngineError(ErrorCode::Aborted, "aborted: logits were cancelled");
+  });
   std::vector<float> out;
   try {
     out.resize(static_cast<size_t>(n * spec().vocab));
   } catch (const std::bad_alloc&) {
     throw EngineError(ErrorCode::OutOfMemory, "out of memory allocating logits");
   }
-  net_->forward(*backend_, ids.data(), 1, n, 0, n, out.data(), [&cancelled] {
-    if (cancelled && cancelled())
-      throw EngineError(ErrorCode::Aborted, "aborted: logits were cancelled");
-  });
+  backend_->to_host(out.data(), dev.as(), bytes);
   return out;
 }
 

@@ -21,6 +21,7 @@ struct ModelLoadSpec {
   std::vector<std::string> files;
   LladaSpec llada;
   int threads = 1;
+  std::string device = "cpu";  // "cpu" or "cuda"
 };
 
 class Model {
@@ -40,6 +41,7 @@ class Model {
 
  private:
   Model() = default;
+  // Destroyed in reverse order: the network (and its backend buffers) before the backend.
   std::unique_ptr<WeightStore> weights_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<LladaModel> net_;

@@ -1,28 +1,54 @@
-// Counter-based random numbers: every draw is a pure function of (seed, stream, step, position,
-// index), so results do not depend on thread count, batch shape or launch order.
+// Counter-based random numbers (Philox4x32-10, Salmon et al. 2011): every draw is a pure
+// function of (seed, stream, step, position, index), so results depend on neither thread count
+// nor launch shape, and the CPU and CUDA backends draw the very same numbers.
 #pragma once
 
 #include <cstdint>
 
+#if defined(__CUDACC__)
+#define DIFFLM_HD __host__ __device__ __forceinline__
+#else
+#define DIFFLM_HD inline
+#endif
+
 namespace difflm {
 
-enum class RngStream : uint64_t { Gumbel = 1, Remask = 2 };
+enum class RngStream : uint32_t { Gumbel = 1, Remask = 2 };
 
-inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+struct Philox4x32 {
+  uint32_t v[4];
+};
+
+DIFFLM_HD void philox_mulhilo(uint32_t a, uint32_t b, uint32_t* hi, uint32_t* lo) {
+  const uint64_t p = static_cast<uint64_t>(a) * b;
+  *hi = static_cast<uint32_t>(p >> 32);
+  *lo = static_cast<uint32_t>(p);
 }
 
-// A uniform double in the open interval (0, 1).
-inline double uniform01(uint64_t seed, RngStream stream, uint64_t step, uint64_t pos,
-                        uint64_t index) {
-  uint64_t h = splitmix64(seed ^ (static_cast<uint64_t>(stream) << 56));
-  h = splitmix64(h ^ step);
-  h = splitmix64(h ^ pos);
-  h = splitmix64(h ^ index);
-  return (static_cast<double>(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+// Ten rounds of Philox4x32 on counter `c` with key (k0, k1).
+DIFFLM_HD Philox4x32 philox4x32(Philox4x32 c, uint32_t k0, uint32_t k1) {
+  for (int round = 0; round < 10; ++round) {
+    uint32_t hi0, lo0, hi1, lo1;
+    philox_mulhilo(0xD2511F53u, c.v[0], &hi0, &lo0);
+    philox_mulhilo(0xCD9E8D57u, c.v[2], &hi1, &lo1);
+    c = Philox4x32{{hi1 ^ c.v[1] ^ k0, lo1, hi0 ^ c.v[3] ^ k1, lo0}};
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return c;
+}
+
+// A uniform double in the open interval (0, 1) from 53 random bits. The key is the seed; the
+// counter holds (step, position, index, stream).
+DIFFLM_HD double uniform01(uint64_t seed, RngStream stream, uint64_t step, uint64_t pos,
+                           uint64_t index) {
+  const Philox4x32 ctr{{static_cast<uint32_t>(step), static_cast<uint32_t>(pos),
+                        static_cast<uint32_t>(index),
+                        static_cast<uint32_t>(stream) << 24 ^ static_cast<uint32_t>(step >> 32)}};
+  const Philox4x32 r =
+      philox4x32(ctr, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  const uint64_t bits = (static_cast<uint64_t>(r.v[0]) << 21) ^ (r.v[1] >> 11);  // 53 bits
+  return (static_cast<double>(bits & ((uint64_t(1) << 53) - 1)) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 }  // namespace difflm

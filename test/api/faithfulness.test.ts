@@ -23,6 +23,8 @@ interface GenerateCase {
     confidence_eos_eot_inf: boolean;
   };
   output_ids: number[][];
+  /** Canvas positions committed at each step, per batch row, ascending within a step. */
+  commit_positions: number[][][];
 }
 
 interface Expected {
@@ -71,6 +73,7 @@ describe.each(['llada-tiny-a', 'llada-tiny-b', 'llada-tiny-b-sharded'])('%s', (n
       const o = c.options;
       expect(o.temperature).toBe(0);
       for (const [row, prompt] of c.prompt_ids.entries()) {
+        const steps: number[][] = [];
         const r = await model.generate(
           { inputIds: prompt },
           {
@@ -82,9 +85,14 @@ describe.each(['llada-tiny-a', 'llada-tiny-b', 'llada-tiny-b-sharded'])('%s', (n
             cfgScale: o.cfg_scale,
             logitsEosInf: o.logits_eos_inf,
             confidenceEosEotInf: o.confidence_eos_eot_inf,
+            onStep: (ev) => {
+              steps.push(ev.committed.map((t) => t.position + prompt.length).sort((a, b) => a - b));
+            },
           },
         );
         expect(r.canvas, `batch row ${row}`).toEqual(c.output_ids[row]);
+        // The same positions were unmasked at every step, not only the same final canvas.
+        expect(steps, `batch row ${row} commit order`).toEqual(c.commit_positions[row]);
       }
     });
   }

@@ -1,5 +1,14 @@
 #include "cpu_backend.h"
 
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../decode/masked.h"
+#include "../errors.h"
+#include "../safetensors.h"
+
 namespace difflm {
 
 CpuBackend::CpuBackend(int threads, GemmPath path) : pool_(threads), path_(path) {}
@@ -38,8 +47,49 @@ void CpuBackend::embedding(const void* table, DType dt, int64_t dim, const int32
   embedding_gather(table, dt, dim, ids, n, out);
 }
 
-void CpuBackend::parallel_rows(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  pool_.parallel_for(n, 1, fn);
+void* CpuBackend::alloc(size_t bytes) {
+  // 64-byte alignment: whole cache lines, and aligned vector loads where kernels want them.
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!p)
+    throw EngineError(ErrorCode::OutOfMemory,
+                      "out of memory allocating " + std::to_string(bytes) + " bytes");
+  return p;
+}
+
+void CpuBackend::release(void* p) {
+  std::free(p);
+}
+
+void CpuBackend::to_backend(void* dst, const void* src, size_t bytes) {
+  if (bytes) std::memcpy(dst, src, bytes);
+}
+
+void CpuBackend::to_host(void* dst, const void* src, size_t bytes) {
+  if (bytes) std::memcpy(dst, src, bytes);
+}
+
+const void* CpuBackend::weight(const TensorView& t) {
+  return t.data;
+}  // zero copy
+
+size_t CpuBackend::free_bytes() const {
+  return SIZE_MAX;
+}
+
+void CpuBackend::cfg_mix(float* c, const float* u, int64_t n, float scale) {
+  pool_.parallel_for(n, 1 << 14, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) c[i] = u[i] + scale * (c[i] - u[i]);
+  });
+}
+
+void CpuBackend::sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                             const int64_t* positions, int64_t n, const MaskedRequest& req,
+                             int64_t step, Candidate* out) {
+  (void)rows;
+  pool_.parallel_for(n, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      out[i] = sample_row(logits + (positions[i] - row0) * vocab, vocab, req, step, positions[i]);
+  });
 }
 
 }  // namespace difflm

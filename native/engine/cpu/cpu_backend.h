@@ -28,7 +28,16 @@ class CpuBackend final : public Backend {
                  bool causal) override;
   void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
                  float* out) override;
-  void parallel_rows(int64_t n, const std::function<void(int64_t, int64_t)>& fn) override;
+  void* alloc(size_t bytes) override;
+  void release(void* p) override;
+  void to_backend(void* dst, const void* host_src, size_t bytes) override;
+  void to_host(void* host_dst, const void* src, size_t bytes) override;
+  const void* weight(const TensorView& t) override;
+  size_t free_bytes() const override;
+  void cfg_mix(float* c, const float* u, int64_t n, float scale) override;
+  void sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                   const int64_t* positions, int64_t n, const MaskedRequest& req, int64_t step,
+                   Candidate* out) override;
 
  private:
   ThreadPool pool_;

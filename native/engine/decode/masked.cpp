@@ -138,9 +138,12 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
   const int64_t steps_per_block = req.steps / blocks;
   const CheckCancel check_cancel = [&cancelled] { throw_if_cancelled(cancelled); };
   std::vector<int32_t> ids;
-  std::vector<float> logits;
+  std::vector<int64_t> positions;
   std::vector<Candidate> cand(static_cast<size_t>(L));
+  std::vector<Candidate> row_cand;
   std::vector<int64_t> order;
+  // Logits of the largest window any step needs (the whole canvas with CFG), allocated once.
+  Buffer logits(be, static_cast<size_t>(batch * L * V) * sizeof(float));
   int64_t global_step = 0;
 
   for (int64_t b = 0; b < blocks; ++b) {
@@ -166,35 +169,29 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
           for (int64_t i = 0; i < L; ++i)
             if (prompt_index[i]) ids[L + i] = M;
         }
-        try {
-          logits.resize(static_cast<size_t>(batch * rows * V));
-        } catch (const std::bad_alloc&) {
-          throw EngineError(ErrorCode::OutOfMemory, "out of memory allocating logits");
-        }
-        model.forward(be, ids.data(), batch, L, r0, block_end, logits.data(), check_cancel);
+        model.forward(ids.data(), batch, L, r0, block_end, logits.as(), check_cancel);
+        if (cfg)  // logits = u + (cfg + 1) * (c - u)
+          be.cfg_mix(logits.as(), logits.as() + rows * V, rows * V,
+                     static_cast<float>(req.cfg_scale + 1.0));
+        // Candidates for the masked rows only.
+        positions.clear();
+        for (int64_t pos = r0; pos < block_end; ++pos)
+          if (x[pos] == M) positions.push_back(pos);
+        row_cand.resize(positions.size());
         res.forward_ms += ms_since(t0);
         t0 = std::chrono::steady_clock::now();
-        if (cfg) {  // logits = u + (cfg + 1) * (c - u)
-          const float s = static_cast<float>(req.cfg_scale + 1.0);
-          float* c = logits.data();
-          const float* u = logits.data() + rows * V;
-          for (int64_t i = 0; i < rows * V; ++i) c[i] = u[i] + s * (c[i] - u[i]);
+        be.sample_rows(logits.as(), rows, V, r0, positions.data(),
+                       static_cast<int64_t>(positions.size()), req, global_step, row_cand.data());
+        for (size_t i = 0; i < positions.size(); ++i) {
+          const int64_t pos = positions[i];
+          cand[pos] = row_cand[i];
+          if (req.remasking == Remasking::Random)
+            cand[pos].confidence =
+                uniform01(req.seed, RngStream::Remask, static_cast<uint64_t>(global_step),
+                          static_cast<uint64_t>(pos), 0);
         }
-        be.parallel_rows(rows, [&](int64_t i0, int64_t i1) {
-          for (int64_t i = i0; i < i1; ++i) {
-            const int64_t pos = r0 + i;
-            if (x[pos] != M) continue;
-            cand[pos] = sample_row(logits.data() + i * V, V, req, global_step, pos);
-            if (req.remasking == Remasking::Random)
-              cand[pos].confidence =
-                  uniform01(req.seed, RngStream::Remask, static_cast<uint64_t>(global_step),
-                            static_cast<uint64_t>(pos), 0);
-          }
-        });
         // Commit the k most confident eligible positions (ties: lower position first).
-        order.clear();
-        for (int64_t pos = r0; pos < block_end; ++pos)
-          if (x[pos] == M) order.push_back(pos);
+        order = positions;
         const int64_t n_commit = std::min<int64_t>(k[t], static_cast<int64_t>(order.size()));
         std::partial_sort(order.begin(), order.begin() + n_commit, order.end(),
                           [&](int64_t a, int64_t c) {

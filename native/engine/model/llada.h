@@ -32,31 +32,39 @@ using CheckCancel = std::function<void()>;
 
 class LladaModel {
  public:
-  // Binds every tensor of the checkpoint, checking names and shapes.
-  LladaModel(const LladaSpec& spec, const WeightStore& weights);
+  // Binds every tensor of the checkpoint, checking names and shapes, and prepares them on
+  // `be` (uploaded to a GPU; the mapping itself on the CPU). The model runs on `be` only.
+  LladaModel(const LladaSpec& spec, const WeightStore& weights, Backend& be);
 
   const LladaSpec& spec() const { return spec_; }
 
-  // One forward over `batch` sequences of `len` tokens (ids row-major [batch][len]).
-  // Writes logits of positions [row0, row1) of each sequence to
-  // logits[batch][row1 - row0][vocab]. Only those rows go through the LM head.
-  void forward(Backend& be, const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
-               int64_t row1, float* logits, const CheckCancel& check_cancel) const;
+  // One forward over `batch` sequences of `len` tokens (host ids, row-major [batch][len]).
+  // Writes logits of positions [row0, row1) of each sequence to `logits` (backend memory,
+  // [batch][row1 - row0][vocab]). Only those rows go through the LM head.
+  void forward(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
+               float* logits, const CheckCancel& check_cancel) const;
+
+  // Bytes of weights the model reads (what a GPU backend uploads).
+  static size_t weight_bytes(const LladaSpec& spec, const WeightStore& weights);
 
   // Bytes of activation buffers one forward of this shape allocates.
   size_t work_bytes(int64_t batch, int64_t len, int64_t rows) const;
 
  private:
+  struct Norm {
+    const void* data;
+    DType dtype;
+  };
   struct Layer {
-    const TensorView *attn_norm, *ff_norm;
+    Norm attn_norm, ff_norm;
     WeightMatrix q, k, v, o, gate, up, down;
   };
   LladaSpec spec_;
-  const TensorView* wte_ = nullptr;
-  const TensorView* ln_f_ = nullptr;
+  Backend& be_;
+  Norm wte_, ln_f_;
   WeightMatrix head_;
   std::vector<Layer> layers_;
-  std::vector<float> rope_storage_;
+  Buffer rope_storage_;
   RopeTable rope_;
 };
 

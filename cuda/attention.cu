@@ -1,0 +1,231 @@
+// Flash-style scaled dot-product attention, float32 (kernels.h: difflm::cuda::attention).
+// CPU twin: attention() in native/engine/cpu/ops.h.
+//
+// Build check: nvcc -std=c++17 -arch=sm_90 -I native/engine -I cuda -c cuda/attention.cu
+//
+// attention_kernel<C>: one block per (query tile of 8*nw rows, head), nw warps (8 by default,
+// fewer when the tiles do not fit the device's shared memory). Each warp owns 8 query rows.
+// Keys stream through shared memory 32 at a time; no score matrix is ever written:
+//   scores   lane j of a warp scores key k0+j against the warp's 8 rows (Q rows are read as
+//            broadcast float4s, K rows with an odd stride so the 32 lanes hit 32 banks);
+//   softmax  online (running max m and sum l per row; warp max/sum over the 32 keys);
+//   P . V    lane owns output columns lane + 32c (c < C = ceil(hd/32) rounded up to 1,2,4,8),
+//            p[r][j] broadcast from lane j by shuffle, V rows read contiguously.
+// All math in float32 with accurate expf, scores scaled after the dot product as the CPU does,
+// so the result matches the CPU twin to ~1e-6 relative.
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cmath>
+
+#include "common.cuh"
+#include "kernels.h"
+
+namespace difflm {
+namespace cuda {
+namespace {
+
+constexpr int kRows = 8;   // query rows per warp
+constexpr int kKeys = 32;  // keys per shared tile (one per lane)
+
+// Shared layout (floats), all strides chosen by the host and passed in:
+//   Qs [nw*8][ldq]    ldq = hd rounded up to 4 (float4 reads), pad columns zero
+//   Ks [32][ldk]      ldk = ldq + 1 (odd: conflict-free column reads), pad columns zero
+//   Vs [32][ldv]      ldv = 32*C, pad columns zero
+struct Layout {
+  int ldq, ldk, ldv;
+};
+
+template <int C>
+__global__ void __launch_bounds__(256)
+    attention_kernel(const float* __restrict__ q, const float* __restrict__ k,
+                     const float* __restrict__ v, float* __restrict__ out, int nq, int nk,
+                     int n_heads, int group, int hd, int64_t q_pos0, bool causal, float scale,
+                     Layout L) {
+  extern __shared__ __align__(16) float smem[];
+  const int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int bq = nw * kRows;
+  float* Qs = smem;
+  float* Ks = Qs + bq * L.ldq;
+  float* Vs = Ks + kKeys * L.ldk;
+
+  const int h = blockIdx.y, kvh = h / group;
+  const int q0 = blockIdx.x * bq;
+  const int64_t q_stride = static_cast<int64_t>(n_heads) * hd;
+  const int64_t kv_stride = static_cast<int64_t>(n_heads / group) * hd;
+
+  // Q tile (rows past nq are zeros; they are computed like the others but never written).
+  for (int r = warp; r < bq; r += nw) {
+    const int qi = q0 + r;
+    for (int d = lane; d < L.ldq; d += 32)
+      Qs[r * L.ldq + d] = (qi < nq && d < hd) ? q[qi * q_stride + h * hd + d] : 0.f;
+  }
+
+  // Keys this block can see: all, or up to the position of its last query row.
+  const int q_end = min(nq, q0 + bq);
+  int64_t n_keys = nk;
+  if (causal) {
+    const int64_t last = q_pos0 + q_end;  // one past the last row's position
+    n_keys = last < 0 ? 0 : (last < nk ? last : nk);
+  }
+
+  const int row0 = warp * kRows;  // the warp's first row inside the tile
+  float m[kRows], l[kRows], o[kRows][C];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+#pragma unroll
+    for (int c = 0; c < C; ++c) o[r][c] = 0.f;
+  }
+
+  for (int k0 = 0; k0 < n_keys; k0 += kKeys) {
+    __syncthreads();  // every warp is done with the previous K/V tile
+    // K and V tiles; keys past nk are zeros (finite, so p = 0 times them stays 0).
+    for (int j = warp; j < kKeys; j += nw) {
+      const int kj = k0 + j;
+      const bool ok = kj < nk;
+      const float* kr = k + kj * kv_stride + kvh * hd;
+      const float* vr = v + kj * kv_stride + kvh * hd;
+      for (int d = lane; d < L.ldk; d += 32) Ks[j * L.ldk + d] = (ok && d < hd) ? kr[d] : 0.f;
+      for (int d = lane; d < L.ldv; d += 32) Vs[j * L.ldv + d] = (ok && d < hd) ? vr[d] : 0.f;
+    }
+    __syncthreads();  // tiles (and Q on the first pass) visible to all warps
+
+    // Scores of key k0+lane against the warp's rows.
+    float s[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) s[r] = 0.f;
+    const float* kr = Ks + lane * L.ldk;
+    for (int d = 0; d < L.ldq; d += 4) {
+      const float k_0 = kr[d], k_1 = kr[d + 1], k_2 = kr[d + 2], k_3 = kr[d + 3];
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const float4 qv = *reinterpret_cast<const float4*>(Qs + (row0 + r) * L.ldq + d);
+        s[r] = fmaf(qv.x, k_0, s[r]);
+        s[r] = fmaf(qv.y, k_1, s[r]);
+        s[r] = fmaf(qv.z, k_2, s[r]);
+        s[r] = fmaf(qv.w, k_3, s[r]);
+      }
+    }
+
+    // Mask, then the online softmax update. m_use guards rows that have seen no valid key yet
+    // (m = -inf): exp(-inf - 0) = 0 instead of NaN.
+    const int64_t kj = k0 + lane;
+    float p[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int64_t pos = q_pos0 + q0 + row0 + r;
+      const bool ok = kj < nk && (!causal || kj <= pos);
+      const float sr = ok ? s[r] * scale : -INFINITY;
+      const float m_new = fmaxf(m[r], warp_reduce_max(sr));
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;
+      p[r] = expf(sr - m_use);
+      const float alpha = expf(m[r] - m_use);
+      l[r] = l[r] * alpha + warp_reduce_sum(p[r]);
+      m[r] = m_new;
+#pragma unroll
+      for (int c = 0; c < C; ++c) o[r][c] *= alpha;
+    }
+
+    // o += P . V over the 32 keys of the tile.
+#pragma unroll 2
+    for (int j = 0; j < kKeys; ++j) {
+      float pj[kRows];
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) pj[r] = __shfl_sync(0xffffffffu, p[r], j);
+      const float* vr = Vs + j * L.ldv + lane;
+#pragma unroll
+      for (int c = 0; c < C; ++c) {
+        const float vv = vr[32 * c];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) o[r][c] = fmaf(pj[r], vv, o[r][c]);
+      }
+    }
+  }
+
+  // Normalise and store; a row with no visible key gets zeros, as on the CPU.
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int qi = q0 + row0 + r;
+    if (qi >= nq) continue;
+    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+    float* orow = out + qi * q_stride + h * hd;
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      const int d = lane + 32 * c;
+      if (d < hd) orow[d] = o[r][c] * inv;
+    }
+  }
+}
+
+size_t smem_floats(int nw, const Layout& L) {
+  return static_cast<size_t>(nw) * kRows * L.ldq + static_cast<size_t>(kKeys) * (L.ldk + L.ldv);
+}
+
+template <int C>
+void launch(const float* q, const float* k, const float* v, float* out, int nq, int nk, int n_heads,
+            int group, int hd, int64_t q_pos0, bool causal, cudaStream_t st) {
+  Layout L;
+  L.ldq = (hd + 3) / 4 * 4;
+  L.ldk = L.ldq + 1;
+  L.ldv = 32 * C;
+
+  int dev = 0, optin = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  int nw = 8;
+  while (nw > 1 && smem_floats(nw, L) * sizeof(float) > static_cast<size_t>(optin)) nw /= 2;
+  const size_t smem = smem_floats(nw, L) * sizeof(float);
+  CUDA_REQUIRE(smem <= static_cast<size_t>(optin),
+               "attention: head_dim " + std::to_string(hd) + " needs " + std::to_string(smem) +
+                   " bytes of shared memory, the device allows " + std::to_string(optin));
+
+  auto kernel = attention_kernel<C>;
+  // Allow up to the device's opt-in limit once per device (a fixed bound, so concurrent callers
+  // with other head sizes never lower it under each other).
+  static std::atomic<uint64_t> done{0};
+  const uint64_t bit = 1ull << (dev & 63);
+  if (!(done.load(std::memory_order_relaxed) & bit)) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
+    done.fetch_or(bit, std::memory_order_relaxed);
+  }
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));  // as the CPU computes it
+  const dim3 grid(ceil_div(nq, nw * kRows), n_heads);
+  kernel<<<grid, nw * 32, smem, st>>>(q, k, v, out, nq, nk, n_heads, group, hd, q_pos0, causal,
+                                      scale, L);
+  CUDA_CHECK_LAUNCH("attention_kernel");
+}
+
+}  // namespace
+
+void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
+               int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0, bool causal,
+               Stream s) {
+  CUDA_REQUIRE(nq >= 0 && nk >= 0 && hd >= 1 && hd <= 256, "attention: bad sizes");
+  CUDA_REQUIRE(n_heads >= 1 && n_kv_heads >= 1 && n_heads % n_kv_heads == 0,
+               "attention: n_heads must be a multiple of n_kv_heads");
+  CUDA_REQUIRE(n_heads <= 65535, "attention: too many heads for one launch");
+  // Element offsets are int64 but row indices are int: keep the sizes in int range.
+  CUDA_REQUIRE(nq < (1ll << 31) && nk < (1ll << 31), "attention: sequence too long");
+  if (nq == 0) return;
+  CUDA_REQUIRE(q != nullptr && out != nullptr && (nk == 0 || (k != nullptr && v != nullptr)),
+               "attention: null pointer");
+  const cudaStream_t st = to_stream(s);
+  const int group = static_cast<int>(n_heads / n_kv_heads);
+  const int a = static_cast<int>(nq), b = static_cast<int>(nk), H = static_cast<int>(n_heads),
+            d = static_cast<int>(hd);
+  if (hd <= 32) {
+    launch<1>(q, k, v, out, a, b, H, group, d, q_pos0, causal, st);
+  } else if (hd <= 64) {
+    launch<2>(q, k, v, out, a, b, H, group, d, q_pos0, causal, st);
+  } else if (hd <= 128) {
+    launch<4>(q, k, v, out, a, b, H, group, d, q_pos0, causal, st);
+  } else {
+    launch<8>(q, k, v, out, a, b, H, group, d, q_pos0, causal, st);
+  }
+}
+
+}  // namespace cuda
+}  // namespace difflm

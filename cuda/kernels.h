@@ -1,0 +1,79 @@
+// CUDA kernels of the engine, as host functions over device pointers. Each has a CPU twin in
+// native/engine/cpu/ that defines what it computes and that the GPU check compares it with.
+// Every launch is checked: a CUDA failure throws difflm::EngineError(Internal) naming the call.
+// No CUDA types appear here, so engine code can include it from any C++ file.
+#pragma once
+
+#include <cstdint>
+
+#include "dtype.h"
+
+namespace difflm {
+namespace cuda {
+
+using Stream = void*;  // a cudaStream_t
+
+// C[M x N] = A[M x K] . W[N x K]^T; A, C float32; W F32, F16 or BF16 (row-major, as in the
+// checkpoint). BF16/F16 weights run on tensor cores with A rounded to the weight's type and
+// float32 accumulation; F32 weights use float32 FMA. `scratch` holds M*K 16-bit values.
+// CPU twin: gemm() in cpu/gemm.h (its avx512bf16 path rounds A the same way for BF16).
+void gemm(const float* A, int64_t M, int64_t K, const void* W, DType wt, int64_t N, float* C,
+          uint16_t* scratch, Stream s);
+
+// out = x / sqrt(mean(x^2) + eps) * w per row; CPU twin: rmsnorm() in cpu/ops.h.
+void rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt, float eps,
+             float* out, Stream s);
+
+// Rotate-half rotary embedding in place, tables cos/sin [max_pos][head_dim/2] on the device;
+// row r is at position pos0 + r. CPU twin: rope_apply().
+void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0, const float* cos,
+          const float* sin, Stream s);
+
+// out = silu(gate) * up (out may alias gate); x += y. CPU twins: swiglu(), add_inplace().
+void swiglu(const float* gate, const float* up, float* out, int64_t n, Stream s);
+void add(float* x, const float* y, int64_t n, Stream s);
+
+// out[i] = table[ids[i]] as float32; ids on the device. CPU twin: embedding_gather().
+void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n, float* out,
+               Stream s);
+
+// Flash-style scaled dot-product attention of one sequence (no score matrix in memory):
+// q [nq][n_heads][hd] at positions q_pos0.., k/v [nk][n_kv_heads][hd]; grouped KV heads;
+// causal masks keys after the query position. hd <= 256. CPU twin: attention().
+void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
+               int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0, bool causal,
+               Stream s);
+
+// Per-row categorical sampling over logits [rows][vocab] (float32, modified in place as the
+// CPU twin does: EOS/EOT set to -inf when asked), fused: candidate by argmax (temperature 0)
+// or Gumbel-max with Philox noise keyed by (seed, step, positions[r], token); confidence =
+// softmax probability of the candidate in float64 with LLaDA's EOS/EOT rules; no probability
+// matrix is written. tokens/confidence are device arrays of `rows`.
+// CPU twin: sample_row() in decode/masked.h (same RNG: rng.h).
+struct SampleParams {
+  double temperature = 0;
+  uint64_t seed = 0;
+  int64_t step = 0;
+  int32_t eos_id = -1, eot_id = -1;
+  bool logits_eos_inf = false, confidence_eos_eot_inf = false;
+  bool want_confidence = true;  // false: random remasking, confidence not needed
+};
+void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
+                 const SampleParams& p, int32_t* tokens, double* confidence, Stream s);
+
+// Unmasking selection on the device: among positions [0, n) with eligible[i] != 0, commit the
+// k with the largest confidence (ties: lower position first) by writing canvas[i] = tokens[i],
+// and list them in committed[0..k) (positions, ascending by rank). CPU twin: the selection in
+// generate_masked().
+void select_commit(const double* confidence, const int32_t* tokens, const uint8_t* eligible,
+                   int64_t n, int64_t k, int32_t* canvas, int32_t* committed, Stream s);
+
+// KNN rounding: for each of `rows` vectors x [rows][dim], the index of the nearest row of the
+// embedding table E [vocab][dim] by L2 distance (cosine when `cosine`), as a tiled GEMM with a
+// fused per-row argmax; e_norms [vocab] are the precomputed squared L2 norms of E's rows
+// (or the norms, for cosine). CPU twin: knn_round() in cpu/knn.h.
+void knn_round(const float* x, int64_t rows, int64_t dim, const void* E, DType et, int64_t vocab,
+               const float* e_norms, bool cosine, int32_t* out, Stream s);
+
+}  // namespace cuda
+}  // namespace difflm

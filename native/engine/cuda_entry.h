@@ -1,0 +1,27 @@
+// The engine's entry points into the CUDA backend. Defined in cuda/ when the build has CUDA, and
+// by no_cuda.cpp otherwise, so engine code never needs CUDA headers.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+
+namespace difflm {
+
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  size_t total_bytes = 0, free_bytes = 0;
+  int cc_major = 0, cc_minor = 0;
+};
+
+// Whether this binary was built with the CUDA backend.
+bool cuda_built();
+// Usable CUDA devices; empty when none (or no driver). `why` says why when empty.
+std::vector<CudaDeviceInfo> cuda_devices(std::string* why);
+// A backend on device `index`; throws EngineError(InvalidArgument) saying why when impossible.
+std::unique_ptr<Backend> make_cuda_backend(int index);
+
+}  // namespace difflm
