@@ -77,3 +77,13 @@ void knn_round(const float* x, int64_t rows, int64_t dim, const void* E, DType e
 
 }  // namespace cuda
 }  // namespace difflm
+
+namespace difflm {
+namespace cuda {
+
+// c = u + scale * (c - u), element-wise (classifier-free guidance). CPU twin:
+// CpuBackend::cfg_mix.
+void cfg_mix(float* c, const float* u, int64_t n, float scale, Stream s);
+
+}  // namespace cuda
+}  // namespace difflm

@@ -103,7 +103,21 @@ export class NativeLoadError extends DiffLMError {
   }
 }
 
-/** The engine failed (out of memory, an internal bug, an argument lib/ should have caught). */
+/** The requested device cannot be used (no CUDA in this build, no driver, no GPU). */
+export class DeviceUnavailableError extends DiffLMError {
+  constructor(message: string) {
+    super('DIFFLM_DEVICE_UNAVAILABLE', message);
+  }
+}
+
+/** Memory ran out (host or GPU); the message says how many bytes were needed and free. */
+export class OutOfMemoryError extends DiffLMError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DIFFLM_OUT_OF_MEMORY', message, options);
+  }
+}
+
+/** The engine failed (an internal bug, an argument lib/ should have caught). */
 export class EngineError extends DiffLMError {}
 
 /** Takes the stack frames (not the first "Error" line) of the current call, before going async. */
@@ -147,8 +161,10 @@ export function fromNative(err: unknown, callerStack: string): DiffLMError {
     case 'DIFFLM_DISPOSED':
       mapped = new ModelDisposedError(message);
       break;
-    case 'DIFFLM_INVALID_ARGUMENT':
     case 'DIFFLM_OUT_OF_MEMORY':
+      mapped = new OutOfMemoryError(message, { cause: err });
+      break;
+    case 'DIFFLM_INVALID_ARGUMENT':
     case 'DIFFLM_INTERNAL':
       mapped = new EngineError(code, message, { cause: err });
       break;

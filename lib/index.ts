@@ -11,7 +11,7 @@ import { InvalidOptionsError, describeValue, invalidOption } from './errors';
 import { loadModelFrom } from './load';
 import type { DiffusionModel } from './model';
 import { loadNative } from './native';
-import type { NativeCpuInfo } from './native-types';
+import type { NativeCpuInfo, NativeCudaDevice } from './native-types';
 import type { LoadOptions } from './options';
 
 /** Version of this package. */
@@ -42,6 +42,16 @@ export function cpuInfo(): NativeCpuInfo {
   return loadNative().cpuInfo();
 }
 
+/**
+ * Devices the engine can run on: the CPU always, plus CUDA GPUs with name, memory and compute
+ * capability (loads the addon; queries the NVIDIA driver when the build has CUDA).
+ */
+export function devices(): { cpu: NativeCpuInfo; cuda: NativeCudaDevice[]; cudaReason: string } {
+  const native = loadNative();
+  const d = native.devices();
+  return { cpu: native.cpuInfo(), cuda: d.cuda, cudaReason: d.reason };
+}
+
 /** Version string of the loaded native engine (loads the addon). */
 export function nativeVersion(): string {
   return loadNative().version();
@@ -64,11 +74,13 @@ export type { CommittedToken, GenerateResult, GenerateTimings, StepEvent } from 
 export { numTransferTokens, planBlocks, type BlockPlan, type PlannedBlock } from './schedule';
 export {
   AbortError,
+  DeviceUnavailableError,
   DiffLMError,
   EngineError,
   InvalidOptionsError,
   ModelDisposedError,
   ModelLoadError,
   NativeLoadError,
+  OutOfMemoryError,
 } from './errors';
-export type { NativeCpuInfo } from './native-types';
+export type { NativeCpuInfo, NativeCudaDevice } from './native-types';

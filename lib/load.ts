@@ -1,9 +1,10 @@
 /** `loadModel()`: model folder → config, tokenizer, native model. */
 import { readModelConfig, type ModelConfig } from './config';
-import { ModelLoadError, captureCallerStack, fromNative } from './errors';
+import { DeviceUnavailableError, ModelLoadError, captureCallerStack, fromNative } from './errors';
 import { lladaSpec, lladaSpecialIds } from './families/llada';
 import { DiffusionModel } from './model';
 import { loadNative } from './native';
+import type { NativeBinding } from './native-types';
 import { validateLoadOptions, type LoadOptions } from './options';
 import { Tokenizer } from './tokenizer';
 
@@ -17,6 +18,15 @@ function checkTokenizerFits(tokenizer: Tokenizer, config: ModelConfig): void {
   }
 }
 
+/** 'auto' → CUDA when a usable GPU exists, else CPU; 'cuda' without one is an error. */
+function resolveDevice(binding: NativeBinding, device: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
+  if (device === 'cpu') return 'cpu';
+  const d = binding.devices();
+  if (d.cuda.length > 0) return 'cuda';
+  if (device === 'auto') return 'cpu';
+  throw new DeviceUnavailableError(`device "cuda" is not available: ${d.reason}`);
+}
+
 /** Reads, validates and loads a model folder (see `loadModel` in index.ts). */
 export async function loadModelFrom(dir: string, options?: LoadOptions): Promise<DiffusionModel> {
   const callerStack = captureCallerStack();
@@ -26,9 +36,10 @@ export async function loadModelFrom(dir: string, options?: LoadOptions): Promise
   checkTokenizerFits(tokenizer, config);
   const specialTokens = lladaSpecialIds(config, (t) => tokenizer.tokenToId(t));
   const binding = loadNative();
+  const device = resolveDevice(binding, opts.device);
   let native;
   try {
-    native = await binding.loadModel(lladaSpec(config, config.files, opts.threads));
+    native = await binding.loadModel(lladaSpec(config, config.files, opts.threads, device));
   } catch (err) {
     throw fromNative(err, callerStack);
   }

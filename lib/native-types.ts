@@ -35,6 +35,26 @@ export interface NativeModelSpec {
   weightTying: boolean;
   /** Worker threads for the CPU backend (>= 1). */
   threads: number;
+  /** Backend: "cpu" or "cuda" (device 0). */
+  device: 'cpu' | 'cuda';
+}
+
+/** A CUDA device the engine can use. */
+export interface NativeCudaDevice {
+  index: number;
+  name: string;
+  totalBytes: number;
+  freeBytes: number;
+  /** "major.minor", e.g. "9.0". */
+  computeCapability: string;
+}
+
+export interface NativeDevices {
+  /** Whether this binary contains the CUDA backend. */
+  cudaBuilt: boolean;
+  cuda: NativeCudaDevice[];
+  /** Why `cuda` is empty (no CUDA in this build, no driver, no device); "" otherwise. */
+  reason: string;
 }
 
 /** Options of one masked-diffusion generation, already validated by lib/. */
@@ -102,6 +122,8 @@ export interface NativeModel {
 export interface NativeBinding {
   version(): string;
   cpuInfo(): NativeCpuInfo;
+  /** CUDA devices (queries the driver; cheap after the first call). */
+  devices(): NativeDevices;
   /** Maps and validates the weights against the spec (async, off the event loop). */
   loadModel(spec: NativeModelSpec): Promise<NativeModel>;
 }

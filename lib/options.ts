@@ -172,7 +172,7 @@ export function validateGenerateOptions(
 }
 
 /** Where the model runs. */
-export const DEVICES = { cpu: 'cpu', auto: 'auto' } as const;
+export const DEVICES = { cpu: 'cpu', cuda: 'cuda', auto: 'auto' } as const;
 export type Device = keyof typeof DEVICES;
 
 /** Options of `loadModel()`. */
@@ -180,7 +180,8 @@ export interface LoadOptions {
   /**
    * Where to run:
    * - `'cpu'`: the CPU backend;
-   * - `'auto'`: the best available backend (the CPU in this build).
+   * - `'cuda'`: the first NVIDIA GPU (a `DeviceUnavailableError` when there is none);
+   * - `'auto'`: CUDA when a usable GPU exists, else the CPU.
    *
    * Defaults to `'auto'`.
    */
@@ -199,14 +200,6 @@ const LOAD_KEYS = ['device', 'threads'] as const satisfies readonly (keyof LoadO
 /** Validates options of `loadModel()` and applies defaults. */
 export function validateLoadOptions(options: LoadOptions | undefined): ResolvedLoadOptions {
   const o = checkOptionsObject(options, LOAD_KEYS);
-  if (o.device === 'cuda') {
-    throw invalidOption(
-      'device',
-      'one of "cpu", "auto"',
-      '"cuda" (string)',
-      'the CUDA backend is not implemented yet in this build',
-    );
-  }
   return {
     device: oneOf('device', o.device === undefined ? 'auto' : o.device, DEVICES),
     threads: positiveInt('threads', o.threads === undefined ? availableParallelism() : o.threads),

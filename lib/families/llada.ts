@@ -127,9 +127,11 @@ export function lladaSpec(
   arch: LladaArchitecture,
   files: string[],
   threads: number,
+  device: 'cpu' | 'cuda',
 ): NativeModelSpec {
   return {
     arch: 'llada',
+    device,
     files,
     dModel: arch.dModel,
     nLayers: arch.nLayers,

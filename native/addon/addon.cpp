@@ -7,6 +7,7 @@
 #include "convert.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
+#include "cuda_entry.h"
 #include "workers.h"
 
 namespace difflm_addon {
@@ -57,13 +58,38 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   s.max_seq_len = get_int(o, "maxSequenceLength");
   s.weight_tying = get_bool(o, "weightTying");
   spec.threads = static_cast<int>(get_int(o, "threads"));
+  spec.device = get_string(o, "device");
   auto* w = new LoadWorker(env, std::move(spec));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
 }
 
+// CUDA devices this binary can use, and why there are none when empty.
+Napi::Value devices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string why;
+  const auto list = difflm::cuda_devices(&why);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cudaBuilt", difflm::cuda_built());
+  o.Set("reason", why);
+  Napi::Array arr = Napi::Array::New(env, list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", list[i].index);
+    d.Set("name", list[i].name);
+    d.Set("totalBytes", static_cast<double>(list[i].total_bytes));
+    d.Set("freeBytes", static_cast<double>(list[i].free_bytes));
+    d.Set("computeCapability",
+          std::to_string(list[i].cc_major) + "." + std::to_string(list[i].cc_minor));
+    arr.Set(static_cast<uint32_t>(i), d);
+  }
+  o.Set("cuda", arr);
+  return o;
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("devices", Napi::Function::New(env, devices));
   exports.Set("version", Napi::Function::New(env, version));
   exports.Set("cpuInfo", Napi::Function::New(env, cpu_info));
   exports.Set("loadModel", Napi::Function::New(env, load_model));

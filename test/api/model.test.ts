@@ -5,7 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DeviceUnavailableError,
   InvalidOptionsError,
+  devices,
   ModelDisposedError,
   cpuInfo,
   loadModel,
@@ -170,5 +172,27 @@ describe('dispose on llada-tiny-a', () => {
     await expect(model.generate('hi')).rejects.toBeInstanceOf(ModelDisposedError);
     await expect(model.logits({ inputIds: [1] })).rejects.toBeInstanceOf(ModelDisposedError);
     expect(() => model.stream('hi')).toThrow(ModelDisposedError);
+  });
+});
+
+describe('devices', () => {
+  it('lists the CPU and CUDA devices, and refuses device "cuda" with the reason when none', async () => {
+    const d = devices();
+    expect(d.cpu.cores).toBeGreaterThan(0);
+    if (d.cuda.length === 0) {
+      expect(d.cudaReason).not.toBe('');
+      await expect(loadModel(FIXTURE_A, { device: 'cuda' })).rejects.toThrow(
+        new DeviceUnavailableError(`device "cuda" is not available: ${d.cudaReason}`),
+      );
+      // 'auto' falls back to the CPU.
+      const m = await loadModel(FIXTURE_A, { device: 'auto', threads: 1 });
+      expect((await m.generate({ inputIds: [314, 1] }, { genLength: 8 })).tokens).toHaveLength(8);
+      await m.dispose();
+    } else {
+      for (const g of d.cuda) {
+        expect(g.totalBytes).toBeGreaterThan(0);
+        expect(g.computeCapability).toMatch(/^\d+\.\d+$/);
+      }
+    }
   });
 });

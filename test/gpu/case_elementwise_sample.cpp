@@ -7,6 +7,8 @@
 //  - swiglu: 1e-5; CUDA's expf and the C library's differ in the last ulp.
 //  - sample_rows: tokens exact (same Philox draws; see sample.cu), confidence 1e-9 relative
 //    (float64 sums in another order), in-place EOS/EOT writes bit-exact.
+#include <cuda_runtime.h>
+
 #include <cmath>
 #include <cstring>
 #include <limits>

@@ -96,8 +96,9 @@ describe('readModelConfig (LLaDA)', () => {
 
   it('maps to the native spec with the embedding rows as vocabulary', () => {
     const c = readModelConfig(folder());
-    expect(lladaSpec(c, c.files, 3)).toEqual({
+    expect(lladaSpec(c, c.files, 3, 'cpu')).toEqual({
       arch: 'llada',
+      device: 'cpu',
       files: c.files,
       dModel: 64,
       nLayers: 2,

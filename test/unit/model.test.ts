@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  EngineError,
+  OutOfMemoryError,
   InvalidOptionsError,
   ModelDisposedError,
   ModelLoadError,
@@ -178,8 +178,8 @@ describe('generate', () => {
     fake.controls.failNext = nativeError('DIFFLM_OUT_OF_MEMORY', 'cannot allocate 2 GiB');
     const err = (await model
       .generate('x', { genLength: 4 })
-      .catch((e: unknown) => e)) as EngineError;
-    expect(err).toBeInstanceOf(EngineError);
+      .catch((e: unknown) => e)) as OutOfMemoryError;
+    expect(err).toBeInstanceOf(OutOfMemoryError);
     expect(err.code).toBe('DIFFLM_OUT_OF_MEMORY');
     expect(err.message).toBe('cannot allocate 2 GiB');
     expect(err.stack).toMatch(/model\.test\.ts/);

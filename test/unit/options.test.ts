@@ -198,19 +198,17 @@ describe('validateLoadOptions', () => {
     });
   });
 
-  it('says CUDA is not implemented yet', () => {
-    const err = errorOf(() => validateLoadOptions({ device: 'cuda' as 'cpu' }));
-    expect(err.option).toBe('device');
-    expect(err.message).toBe(
-      'Expected one of "cpu", "auto" for option "device" but received "cuda" (string): ' +
-        'the CUDA backend is not implemented yet in this build',
-    );
+  it('accepts cuda (whether a GPU exists is checked at load)', () => {
+    expect(validateLoadOptions({ device: 'cuda', threads: 1 })).toEqual({
+      device: 'cuda',
+      threads: 1,
+    });
   });
 
   it.each([
     [
       { device: 'gpu' },
-      'Expected one of "cpu", "auto" for option "device" but received "gpu" (string)',
+      'Expected one of "cpu", "cuda", "auto" for option "device" but received "gpu" (string)',
     ],
     [{ threads: 0 }, 'Expected a positive integer for option "threads" but received 0'],
     [{ threads: 2.5 }, 'Expected a positive integer for option "threads" but received 2.5'],

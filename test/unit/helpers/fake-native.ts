@@ -144,6 +144,7 @@ export function createFakeNative(): { binding: NativeBinding; controls: FakeCont
   };
   const binding: NativeBinding = {
     version: () => 'fake-0',
+    devices: () => ({ cudaBuilt: false, cuda: [], reason: 'fake addon: no CUDA' }),
     cpuInfo: () => ({
       avx2: true,
       fma: true,

@@ -1,0 +1,249 @@
+#include "cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cuda_entry.h"
+#include "decode/masked.h"
+#include "errors.h"
+#include "kernels.h"
+#include "safetensors.h"
+
+namespace difflm {
+
+namespace {
+
+// Throws EngineError(Internal) naming the call; used for every runtime call in this file.
+void check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    throw EngineError(ErrorCode::Internal,
+                      std::string("CUDA: ") + what + " failed: " + cudaGetErrorString(err));
+}
+
+cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+enum ScratchSlot { kGemm = 0, kPositions = 1, kTokens = 2, kConfidence = 3 };
+
+}  // namespace
+
+bool cuda_built() { return true; }
+
+std::vector<CudaDeviceInfo> cuda_devices(std::string* why) {
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    if (why)
+      *why = err != cudaSuccess ? std::string("no usable CUDA device: ") + cudaGetErrorString(err)
+                                : "no CUDA device found";
+    cudaGetLastError();  // clear the sticky error of a failed query
+    return {};
+  }
+  std::vector<CudaDeviceInfo> out;
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    CudaDeviceInfo d;
+    d.index = i;
+    d.name = p.name;
+    d.total_bytes = p.totalGlobalMem;
+    d.cc_major = p.major;
+    d.cc_minor = p.minor;
+    size_t free = 0, total = 0;
+    if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free, &total) == cudaSuccess)
+      d.free_bytes = free;
+    out.push_back(d);
+  }
+  return out;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int index) {
+  std::string why;
+  const auto devices = cuda_devices(&why);
+  if (devices.empty())
+    throw EngineError(ErrorCode::InvalidArgument, "device \"cuda\": " + why);
+  if (index < 0 || index >= static_cast<int>(devices.size()))
+    throw EngineError(ErrorCode::InvalidArgument, "device \"cuda\": no device " +
+                                                      std::to_string(index) + " (" +
+                                                      std::to_string(devices.size()) + " found)");
+  const auto& d = devices[index];
+  if (d.cc_major * 10 + d.cc_minor < 75)
+    throw EngineError(ErrorCode::InvalidArgument,
+                      "device \"cuda\": " + d.name + " has compute capability " +
+                          std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor) +
+                          "; difflm's CUDA 13 build needs 7.5 or newer");
+  return std::make_unique<CudaBackend>(index);
+}
+
+CudaBackend::CudaBackend(int device) : device_(device) {
+  activate();
+  cudaStream_t s = nullptr;
+  check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+  stream_ = s;
+}
+
+CudaBackend::~CudaBackend() {
+  // Destructors must not throw: errors here are ignored (the context is torn down anyway).
+  cudaSetDevice(device_);
+  if (stream_) cudaStreamSynchronize(as_stream(stream_));
+  for (auto& kv : weights_) cudaFree(kv.second);
+  for (auto& s : scratch_)
+    if (s.p) cudaFree(s.p);
+  if (stream_) cudaStreamDestroy(as_stream(stream_));
+}
+
+std::string CudaBackend::name() const { return "cuda:" + std::to_string(device_); }
+
+void CudaBackend::activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
+
+void* CudaBackend::alloc(size_t bytes) {
+  activate();
+  void* p = nullptr;
+  cudaError_t err = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw EngineError(ErrorCode::OutOfMemory,
+                      "out of GPU memory allocating " + std::to_string(bytes) + " bytes (" +
+                          std::to_string(free_bytes()) + " bytes free)");
+  }
+  check(err, "cudaMalloc");
+  return p;
+}
+
+void CudaBackend::release(void* p) {
+  activate();
+  // Work queued on the stream may still read the buffer: wait for it before freeing.
+  check(cudaStreamSynchronize(as_stream(stream_)), "cudaStreamSynchronize");
+  check(cudaFree(p), "cudaFree");
+}
+
+void CudaBackend::to_backend(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return;
+  activate();
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, as_stream(stream_)),
+        "cudaMemcpyAsync (to device)");
+  // The host buffer may change as soon as we return.
+  check(cudaStreamSynchronize(as_stream(stream_)), "cudaStreamSynchronize");
+}
+
+void CudaBackend::to_host(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return;
+  activate();
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, as_stream(stream_)),
+        "cudaMemcpyAsync (to host)");
+  check(cudaStreamSynchronize(as_stream(stream_)), "cudaStreamSynchronize");
+}
+
+const void* CudaBackend::weight(const TensorView& t) {
+  auto it = weights_.find(t.data);
+  if (it != weights_.end()) return it->second;
+  void* d = alloc(t.bytes);
+  try {
+    to_backend(d, t.data, t.bytes);
+  } catch (...) {
+    cudaFree(d);
+    throw;
+  }
+  weights_.emplace(t.data, d);
+  return d;
+}
+
+size_t CudaBackend::free_bytes() const {
+  activate();
+  size_t free = 0, total = 0;
+  check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+  return free;
+}
+
+void* CudaBackend::scratch(int slot, size_t bytes) {
+  Scratch& s = scratch_[slot];
+  if (s.bytes < bytes) {
+    if (s.p) release(s.p);
+    s.p = nullptr;
+    s.bytes = 0;
+    s.p = alloc(bytes);
+    s.bytes = bytes;
+  }
+  return s.p;
+}
+
+void CudaBackend::gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) {
+  activate();
+  auto* tmp = static_cast<uint16_t*>(scratch(kGemm, static_cast<size_t>(M * W.cols) * 2));
+  cuda::gemm(A, M, W.cols, W.data, W.dtype, W.rows, C, tmp, stream_);
+}
+
+void CudaBackend::rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt,
+                          float eps, float* out) {
+  activate();
+  cuda::rmsnorm(x, rows, dim, w, wt, eps, out, stream_);
+}
+
+void CudaBackend::rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+                       const RopeTable& t) {
+  activate();
+  cuda::rope(x, rows, heads, head_dim, pos0, t.cos, t.sin, stream_);
+}
+
+void CudaBackend::swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  activate();
+  cuda::swiglu(gate, up, out, n, stream_);
+}
+
+void CudaBackend::add(float* x, const float* y, int64_t n) {
+  activate();
+  cuda::add(x, y, n, stream_);
+}
+
+void CudaBackend::attention(const float* q, const float* k, const float* v, float* out,
+                            int64_t nq, int64_t nk, int64_t n_heads, int64_t n_kv_heads,
+                            int64_t hd, int64_t q_pos0, bool causal) {
+  activate();
+  cuda::attention(q, k, v, out, nq, nk, n_heads, n_kv_heads, hd, q_pos0, causal, stream_);
+}
+
+void CudaBackend::embedding(const void* table, DType dt, int64_t dim, const int32_t* ids,
+                            int64_t n, float* out) {
+  activate();
+  cuda::embedding(table, dt, dim, ids, n, out, stream_);
+}
+
+void CudaBackend::cfg_mix(float* c, const float* u, int64_t n, float scale) {
+  activate();
+  cuda::cfg_mix(c, u, n, scale, stream_);
+}
+
+void CudaBackend::sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                              const int64_t* positions, int64_t n, const MaskedRequest& req,
+                              int64_t step, Candidate* out) {
+  activate();
+  // The kernel samples every row of the window (rows are contiguous from row0); committed rows
+  // cost little on a GPU. Only (token, confidence) per row comes back to the host.
+  std::vector<int64_t> pos(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) pos[r] = row0 + r;
+  auto* d_pos = static_cast<int64_t*>(scratch(kPositions, rows * sizeof(int64_t)));
+  auto* d_tok = static_cast<int32_t*>(scratch(kTokens, rows * sizeof(int32_t)));
+  auto* d_conf = static_cast<double*>(scratch(kConfidence, rows * sizeof(double)));
+  to_backend(d_pos, pos.data(), rows * sizeof(int64_t));
+  cuda::SampleParams p;
+  p.temperature = req.temperature;
+  p.seed = req.seed;
+  p.step = step;
+  p.eos_id = req.eos_id;
+  p.eot_id = req.eot_id;
+  p.logits_eos_inf = req.logits_eos_inf;
+  p.confidence_eos_eot_inf = req.confidence_eos_eot_inf;
+  p.want_confidence = req.remasking == Remasking::LowConfidence;
+  cuda::sample_rows(logits, rows, vocab, d_pos, p, d_tok, d_conf, stream_);
+  std::vector<int32_t> tok(static_cast<size_t>(rows));
+  std::vector<double> conf(static_cast<size_t>(rows));
+  to_host(tok.data(), d_tok, rows * sizeof(int32_t));
+  to_host(conf.data(), d_conf, rows * sizeof(double));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = positions[i] - row0;
+    out[i] = Candidate{tok[r], conf[r]};
+  }
+}
+
+}  // namespace difflm

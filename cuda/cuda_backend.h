@@ -1,0 +1,63 @@
+// The CUDA backend: weights uploaded once, activations and logits in device memory, every
+// kernel launched on one stream; only token ids go up and candidates come down each step.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+
+namespace difflm {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+
+  std::string name() const override;
+  int threads() const override { return 1; }
+
+  void* alloc(size_t bytes) override;
+  void release(void* p) override;
+  void to_backend(void* dst, const void* host_src, size_t bytes) override;
+  void to_host(void* host_dst, const void* src, size_t bytes) override;
+  const void* weight(const TensorView& t) override;
+  size_t free_bytes() const override;
+
+  void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) override;
+  void rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt, float eps,
+               float* out) override;
+  void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
+            const RopeTable& table) override;
+  void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+  void add(float* x, const float* y, int64_t n) override;
+  void attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
+                 int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0,
+                 bool causal) override;
+  void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
+                 float* out) override;
+  void cfg_mix(float* c, const float* u, int64_t n, float scale) override;
+  void sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                   const int64_t* positions, int64_t n, const MaskedRequest& req, int64_t step,
+                   Candidate* out) override;
+
+ private:
+  void activate() const;  // makes this backend's device current on the calling thread
+  // A device scratch area of at least `bytes`, grown on demand (one user at a time: the model
+  // serialises its calls).
+  void* scratch(int slot, size_t bytes);
+
+  int device_;
+  void* stream_ = nullptr;  // cudaStream_t
+  std::map<const void*, void*> weights_;  // host tensor data -> device copy
+  struct Scratch {
+    void* p = nullptr;
+    size_t bytes = 0;
+  };
+  Scratch scratch_[4];
+};
+
+}  // namespace difflm

@@ -1,0 +1,170 @@
+// GPU checks of the unmasking selection and of KNN rounding against their CPU twins (the
+// selection inside generate_masked(), restated below as it is written there; cpu/knn.h), then
+// timings. Both outputs are integers and must match exactly:
+//  - select_commit compares float64 confidences exactly as the CPU does, ties included;
+//  - knn_round inputs are table rows plus noise far below the distance between rows, so the
+//    float32 dot products (summed in another order on the GPU) cannot change the winner.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "check.h"
+#include "cpu/knn.h"
+#include "dtype.h"
+#include "kernels.h"
+
+using namespace difflm_gpu;
+using difflm::DType;
+
+namespace {
+
+// generate_masked()'s selection: partial_sort of the eligible positions by confidence desc,
+// position asc; commit the first min(k, eligible); committed lists them in that order, -1 after.
+void select_ref(const std::vector<double>& conf, const std::vector<int32_t>& tok,
+                const std::vector<uint8_t>& elig, int64_t k, std::vector<int32_t>& canvas,
+                std::vector<int32_t>& committed) {
+  std::vector<int64_t> order;
+  for (int64_t i = 0; i < static_cast<int64_t>(conf.size()); ++i)
+    if (elig[i]) order.push_back(i);
+  const int64_t n_commit = std::min<int64_t>(std::max<int64_t>(k, 0), order.size());
+  std::partial_sort(order.begin(), order.begin() + n_commit, order.end(),
+                    [&](int64_t a, int64_t c) {
+                      if (conf[a] != conf[c]) return conf[a] > conf[c];
+                      return a < c;
+                    });
+  committed.assign(std::max<int64_t>(k, 0), -1);
+  for (int64_t j = 0; j < n_commit; ++j) {
+    canvas[order[j]] = tok[order[j]];
+    committed[j] = static_cast<int32_t>(order[j]);
+  }
+}
+
+}  // namespace
+
+GPU_CASE(select_commit) {
+  std::mt19937 rng(201);
+  for (int64_t n : {1, 37, 600, 2048}) {
+    // Confidences from a few levels so that ties are common; ~60% of positions eligible.
+    std::vector<double> conf(n);
+    std::vector<int32_t> tok(n), canvas0(n);
+    std::vector<uint8_t> elig(n);
+    std::uniform_int_distribution<int> level(0, 9), tokd(0, 126463), coin(0, 9);
+    for (int64_t i = 0; i < n; ++i) {
+      conf[i] = level(rng) / 9.0;
+      tok[i] = tokd(rng), canvas0[i] = 126336;  // the mask id
+      elig[i] = coin(rng) < 6;
+    }
+    const int64_t n_elig = std::count(elig.begin(), elig.end(), 1);
+    for (int64_t k : {int64_t{0}, int64_t{1}, int64_t{5}, n_elig, n_elig + 3}) {
+      auto want_canvas = canvas0;
+      std::vector<int32_t> want_committed;
+      select_ref(conf, tok, elig, k, want_canvas, want_committed);
+      DeviceBuffer dconf(n * 8), dtok(n * 4), delig(n), dcanvas(n * 4), dcom((k + 1) * 4);
+      dconf.upload(conf.data(), n * 8);
+      dtok.upload(tok.data(), n * 4);
+      delig.upload(elig.data(), n);
+      dcanvas.upload(canvas0.data(), n * 4);
+      // Not 0xff: that would be -1, the very value the kernel writes for unused entries.
+      CK(cudaMemset(dcom.get(), 0x5a, dcom.bytes()));
+      difflm::cuda::select_commit(dconf.as<double>(), dtok.as<int32_t>(), delig.as<uint8_t>(), n, k,
+                                  dcanvas.as<int32_t>(), dcom.as<int32_t>(), nullptr);
+      const std::string what = "select_commit n " + std::to_string(n) + " k " + std::to_string(k);
+      validate_exact(what + " canvas", download_vec<int32_t>(dcanvas, n), want_canvas);
+      validate_exact(what + " committed",
+                     k > 0 ? download_vec<int32_t>(dcom, k) : std::vector<int32_t>{},
+                     want_committed);
+    }
+  }
+  const int64_t n = 2048;
+  std::vector<double> conf(n);
+  std::uniform_real_distribution<double> u01(0, 1);
+  for (auto& c : conf) c = u01(rng);
+  std::vector<uint8_t> elig(n, 1);
+  DeviceBuffer dconf(n * 8), dtok(n * 4), delig(n), dcanvas(n * 4), dcom(n * 4);
+  dconf.upload(conf.data(), n * 8);
+  delig.upload(elig.data(), n);
+  CK(cudaMemset(dtok.get(), 0, dtok.bytes()));
+  const double ms = time_ms([&] {
+    difflm::cuda::select_commit(dconf.as<double>(), dtok.as<int32_t>(), delig.as<uint8_t>(), n, 64,
+                                dcanvas.as<int32_t>(), dcom.as<int32_t>(), nullptr);
+  });
+  report("select_commit", "n 2048 k 64", ms, 0, 13.0 * n);
+}
+
+GPU_CASE(knn_round) {
+  std::mt19937 rng(202);
+  struct S {
+    int64_t rows, dim, vocab;
+  };
+  // Awkward sizes: one row, a single table row, dims below and above the 16-wide k tile, row
+  // and vocab counts off the 64-wide tiles, and a GENIE-sized table.
+  for (S s : {S{1, 3, 1}, S{7, 16, 821}, S{69, 17, 1000}, S{130, 128, 30522}})
+    for (DType dt : {DType::F32, DType::BF16, DType::F16})
+      for (bool cosine : {false, true}) {
+        const auto src = random_floats(s.vocab * s.dim, rng);
+        std::vector<float> f32 = src;  // the table's values after rounding to dt
+        std::vector<uint16_t> bits(dt == DType::F32 ? 0 : src.size());
+        for (size_t i = 0; i < bits.size(); ++i) {
+          bits[i] = dt == DType::BF16 ? difflm::f32_to_bf16(src[i]) : difflm::f32_to_f16(src[i]);
+          f32[i] = dt == DType::BF16 ? difflm::bf16_to_f32(bits[i]) : difflm::f16_to_f32(bits[i]);
+        }
+        const void* table = dt == DType::F32 ? static_cast<const void*>(f32.data())
+                                             : static_cast<const void*>(bits.data());
+        const size_t tbytes = src.size() * difflm::dtype_size(dt);
+        std::vector<float> norms(s.vocab);
+        difflm::knn_norms(table, dt, s.vocab, s.dim, cosine, norms.data());
+        std::vector<float> x(s.rows * s.dim);
+        const auto noise = random_floats(x.size(), rng, 1e-3f);
+        std::uniform_int_distribution<int64_t> pick(0, s.vocab - 1);
+        for (int64_t r = 0; r < s.rows; ++r) {
+          const int64_t v = pick(rng);
+          for (int64_t d = 0; d < s.dim; ++d)
+            x[r * s.dim + d] = f32[v * s.dim + d] + noise[r * s.dim + d];
+        }
+        std::vector<int32_t> want(s.rows);
+        difflm::knn_round(x.data(), s.rows, s.dim, table, dt, s.vocab, norms.data(), cosine,
+                          want.data(), nullptr);
+        DeviceBuffer dx(x.size() * 4), dE(tbytes), dn(s.vocab * 4), dout(s.rows * 4);
+        dx.upload(x.data(), x.size() * 4);
+        dE.upload(table, tbytes);
+        dn.upload(norms.data(), s.vocab * 4);
+        dout.poison();
+        difflm::cuda::knn_round(dx.as<float>(), s.rows, s.dim, dE.get(), dt, s.vocab,
+                                dn.as<float>(), cosine, dout.as<int32_t>(), nullptr);
+        validate_exact("knn_round " + std::to_string(s.rows) + "x" + std::to_string(s.dim) + " V " +
+                           std::to_string(s.vocab) + " " + difflm::dtype_name(dt) +
+                           (cosine ? " cosine" : " l2"),
+                       download_vec<int32_t>(dout, s.rows), want);
+      }
+  // Equal table rows: the lower index must win on the GPU too, whichever block finishes first.
+  {
+    const int64_t dim = 8, vocab = 300;
+    std::vector<float> e = random_floats(vocab * dim, rng);
+    std::copy(e.begin() + 250 * dim, e.begin() + 251 * dim,
+              e.begin() + 7 * dim);  // row 7 = row 250
+    std::vector<float> norms(vocab);
+    difflm::knn_norms(e.data(), DType::F32, vocab, dim, false, norms.data());
+    DeviceBuffer dx(dim * 4), dE(e.size() * 4), dn(vocab * 4), dout(4);
+    dx.upload(e.data() + 250 * dim, dim * 4);
+    dE.upload(e.data(), e.size() * 4);
+    dn.upload(norms.data(), vocab * 4);
+    dout.poison();
+    difflm::cuda::knn_round(dx.as<float>(), 1, dim, dE.get(), DType::F32, vocab, dn.as<float>(),
+                            false, dout.as<int32_t>(), nullptr);
+    validate_exact("knn_round tie -> lowest index", download_vec<int32_t>(dout, 1), {7});
+  }
+  // GENIE-sized rounding: 4096 vectors of 128 against a 30522-row bf16 table.
+  const int64_t rows = 4096, dim = 128, vocab = 30522;
+  DeviceBuffer dx(rows * dim * 4), dE(vocab * dim * 2), dn(vocab * 4), dout(rows * 4);
+  const auto xs = random_floats(rows * dim, rng);
+  dx.upload(xs.data(), xs.size() * 4);
+  CK(cudaMemset(dE.get(), 0x3c, dE.bytes()));
+  CK(cudaMemset(dn.get(), 0, dn.bytes()));
+  const double ms = time_ms([&] {
+    difflm::cuda::knn_round(dx.as<float>(), rows, dim, dE.get(), DType::BF16, vocab, dn.as<float>(),
+                            false, dout.as<int32_t>(), nullptr);
+  });
+  report("knn_round bf16 l2", "4096x128 V 30522", ms, 2.0 * rows * vocab * dim,
+         4.0 * rows * dim + 2.0 * vocab * dim);
+}

@@ -1,0 +1,180 @@
+// difflm_gpu_check [filter]: prints the device, measures its ceilings (a 1 GiB device copy; an
+// 8192^3 BF16 GEMM by cuBLAS loaded at run time, or by our own gemm when cuBLAS is absent), runs
+// every GPU_CASE whose name contains `filter`, and ends with the timing table and the line
+// "N passed, M failed" (exit status 1 if anything failed).
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "check.h"
+#include "harness.h"
+#include "kernels.h"
+
+using namespace difflm_gpu;
+
+namespace {
+
+// Random bf16 bits into a device buffer of n elements: a 4 Mi-element random block repeated
+// (generating hundreds of millions of values on the host would take longer than the GEMM runs).
+void fill_random_bf16(DeviceBuffer& b, size_t n, std::mt19937& rng) {
+  const size_t block = std::min<size_t>(n, size_t(1) << 22);
+  std::vector<uint16_t> bits(block);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (auto& x : bits) {
+    const float f = u(rng);
+    uint32_t w;
+    std::memcpy(&w, &f, 4);
+    x = static_cast<uint16_t>(w >> 16);  // truncation is fine for test data
+  }
+  for (size_t off = 0; off < n; off += block) {
+    const size_t len = std::min(block, n - off);
+    CK(cudaMemcpy(b.as<uint16_t>() + off, bits.data(), len * 2, cudaMemcpyHostToDevice));
+  }
+}
+
+double copy_ceiling_gbs() {
+  const size_t bytes = size_t(1) << 30;
+  DeviceBuffer src(bytes), dst(bytes);
+  CK(cudaMemset(src.get(), 1, bytes));
+  const double ms = time_ms(
+      [&] { CK(cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, 0)); }, 5);
+  return 2.0 * bytes / (ms * 1e6);  // read + write
+}
+
+// cuBLAS through dlopen, so the check never links it. The enum values are cuBLAS's ABI:
+// CUBLAS_OP_N 0, CUBLAS_OP_T 1, CUDA_R_16BF 14, CUDA_R_32F 0, CUBLAS_COMPUTE_32F 68,
+// CUBLAS_GEMM_DEFAULT -1; status 0 is success.
+using CublasCreate = int (*)(void**);
+using CublasDestroy = int (*)(void*);
+using CublasSetStream = int (*)(void*, void*);
+using CublasGemmEx = int (*)(void*, int, int, int, int, int, const void*, const void*, int, int,
+                             const void*, int, int, const void*, void*, int, int, int, int);
+
+// Returns TFLOP/s, or 0 with `why` set when cuBLAS cannot be used.
+double cublas_bf16_tflops(int n, std::string& source, std::string& why) {
+  const char* names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so",
+                         "/usr/local/cuda/lib64/libcublas.so.13",
+                         "/usr/local/cuda/lib64/libcublas.so.12",
+                         "/usr/local/cuda/lib64/libcublas.so"};
+  void* lib = nullptr;
+  const char* used = nullptr;
+  for (const char* name : names) {
+    lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (lib) {
+      used = name;
+      break;
+    }
+  }
+  if (!lib) {
+    const char* e = dlerror();
+    why = std::string("dlopen failed: ") + (e ? e : "?");
+    return 0;
+  }
+  auto create = reinterpret_cast<CublasCreate>(dlsym(lib, "cublasCreate_v2"));
+  auto destroy = reinterpret_cast<CublasDestroy>(dlsym(lib, "cublasDestroy_v2"));
+  auto set_stream = reinterpret_cast<CublasSetStream>(dlsym(lib, "cublasSetStream_v2"));
+  auto gemm_ex = reinterpret_cast<CublasGemmEx>(dlsym(lib, "cublasGemmEx"));
+  if (!create || !destroy || !set_stream || !gemm_ex) {
+    why = std::string(used) + " lacks cublasCreate_v2/cublasSetStream_v2/cublasGemmEx";
+    return 0;  // the library stays loaded: unloading cuBLAS can run into its exit handlers
+  }
+  void* handle = nullptr;
+  int st = create(&handle);
+  if (st != 0) {
+    why = "cublasCreate_v2 returned " + std::to_string(st);
+    return 0;
+  }
+  double tflops = 0;
+  try {
+    if ((st = set_stream(handle, nullptr)) != 0)
+      throw std::runtime_error("cublasSetStream_v2 returned " + std::to_string(st));
+    const size_t nn = static_cast<size_t>(n) * n;
+    DeviceBuffer a(nn * 2), b(nn * 2), c(nn * 4);
+    std::mt19937 rng(7);
+    fill_random_bf16(a, nn, rng);
+    fill_random_bf16(b, nn, rng);
+    const float alpha = 1.f, beta = 0.f;
+    // Row-major C[M x N] = A . W^T is column-major C^T = W^T(op T on W's K x N view) . A.
+    const double ms = time_ms([&] {
+      const int s = gemm_ex(handle, 1, 0, n, n, n, &alpha, b.get(), 14, n, a.get(), 14, n, &beta,
+                            c.get(), 0, n, 68, -1);
+      if (s != 0) throw std::runtime_error("cublasGemmEx returned " + std::to_string(s));
+    }, 10);
+    tflops = 2.0 * n * n * double(n) / (ms * 1e9);
+    source = std::string("cuBLAS cublasGemmEx via ") + used;
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  destroy(handle);
+  return tflops;
+}
+
+double own_bf16_tflops(int n) {
+  const size_t nn = static_cast<size_t>(n) * n;
+  DeviceBuffer a(nn * 4), w(nn * 2), c(nn * 4), scratch(nn * 2);
+  CK(cudaMemset(a.get(), 0, nn * 4));
+  std::mt19937 rng(7);
+  fill_random_bf16(w, nn, rng);
+  const double ms = time_ms([&] {
+    difflm::cuda::gemm(a.as<float>(), n, n, w.get(), difflm::DType::BF16, n, c.as<float>(),
+                       scratch.as<uint16_t>(), nullptr);
+  }, 5);
+  return 2.0 * n * n * double(n) / (ms * 1e9);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* filter = argc > 1 ? argv[1] : nullptr;
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    std::printf("FAIL  no CUDA device: %s\n", e != cudaSuccess ? cudaGetErrorString(e) : "none");
+    std::printf("0 passed, 1 failed\n");
+    return 1;
+  }
+  cudaDeviceProp p;
+  CK(cudaGetDeviceProperties(&p, 0));
+  CK(cudaSetDevice(0));
+  std::printf("device 0: %s, compute capability %d.%d, %.1f GiB, %d SMs, L2 %.0f MiB\n", p.name,
+              p.major, p.minor, p.totalGlobalMem / 1073741824.0, p.multiProcessorCount,
+              p.l2CacheSize / 1048576.0);
+
+  // Ceilings first, on an idle device.
+  Ceilings ceil;
+  ceil.copy_gbs = copy_ceiling_gbs();
+  std::printf("ceiling: device copy %.0f GB/s (1 GiB, read + write bytes)\n", ceil.copy_gbs);
+  const int n = 8192;
+  std::string why;
+  ceil.bf16_tflops = cublas_bf16_tflops(n, ceil.bf16_source, why);
+  if (ceil.bf16_tflops > 0) {
+    std::printf("ceiling: BF16 GEMM %.1f TFLOP/s (%d^3, %s)\n", ceil.bf16_tflops, n,
+                ceil.bf16_source.c_str());
+  } else {
+    ceil.bf16_tflops = own_bf16_tflops(n);
+    ceil.bf16_source = "OUR OWN gemm, cuBLAS not loaded";
+    std::printf("ceiling: cuBLAS not loaded (%s); using OUR OWN BF16 gemm at %d^3 as the ceiling: "
+                "%.1f TFLOP/s, so %%bf16 below compares our kernels with ourselves\n",
+                why.c_str(), n, ceil.bf16_tflops);
+  }
+  set_ceilings(ceil);
+
+  for (const Case& c : cases()) {
+    if (filter && !std::strstr(c.name, filter)) continue;
+    std::printf("== %s\n", c.name);
+    std::fflush(stdout);
+    try {
+      c.fn();
+    } catch (const std::exception& ex) {
+      expect(std::string(c.name), false, std::string("threw: ") + ex.what());
+    }
+    CK(cudaDeviceSynchronize());  // a fault inside this case surfaces here, under its name
+  }
+  return finish();
+}
