@@ -103,6 +103,12 @@ WeightStore::WeightStore(const std::vector<std::string>& files) {
   for (const auto& f : files) add_file(f);
 }
 
+WeightStore WeightStore::from_memory(std::map<std::string, TensorView> tensors) {
+  WeightStore ws;
+  ws.tensors_ = std::move(tensors);
+  return ws;
+}
+
 void WeightStore::add_file(const std::string& path) {
   auto file = std::make_unique<MappedFile>(path);
   const uint64_t size = file->size();

@@ -48,6 +48,9 @@ class WeightStore {
  public:
   // Maps and validates each file; throws EngineError(ModelLoad) naming the file and tensor.
   explicit WeightStore(const std::vector<std::string>& files);
+  // Tensors already in memory that the caller keeps alive (benchmarks, tests); not validated
+  // beyond names being unique.
+  static WeightStore from_memory(std::map<std::string, TensorView> tensors);
 
   // The tensor, or nullptr.
   const TensorView* find(const std::string& name) const;
@@ -57,6 +60,7 @@ class WeightStore {
   size_t mapped_bytes() const;
 
  private:
+  WeightStore() = default;
   void add_file(const std::string& path);
 
   std::vector<std::unique_ptr<MappedFile>> files_;
