@@ -22,13 +22,17 @@ void check(cudaError_t err, const char* what) {
                       std::string("CUDA: ") + what + " failed: " + cudaGetErrorString(err));
 }
 
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+cudaStream_t as_stream(void* s) {
+  return static_cast<cudaStream_t>(s);
+}
 
 enum ScratchSlot { kGemm = 0, kPositions = 1, kTokens = 2, kConfidence = 3 };
 
 }  // namespace
 
-bool cuda_built() { return true; }
+bool cuda_built() {
+  return true;
+}
 
 std::vector<CudaDeviceInfo> cuda_devices(std::string* why) {
   int count = 0;
@@ -61,8 +65,7 @@ std::vector<CudaDeviceInfo> cuda_devices(std::string* why) {
 std::unique_ptr<Backend> make_cuda_backend(int index) {
   std::string why;
   const auto devices = cuda_devices(&why);
-  if (devices.empty())
-    throw EngineError(ErrorCode::InvalidArgument, "device \"cuda\": " + why);
+  if (devices.empty()) throw EngineError(ErrorCode::InvalidArgument, "device \"cuda\": " + why);
   if (index < 0 || index >= static_cast<int>(devices.size()))
     throw EngineError(ErrorCode::InvalidArgument, "device \"cuda\": no device " +
                                                       std::to_string(index) + " (" +
@@ -93,9 +96,13 @@ CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamDestroy(as_stream(stream_));
 }
 
-std::string CudaBackend::name() const { return "cuda:" + std::to_string(device_); }
+std::string CudaBackend::name() const {
+  return "cuda:" + std::to_string(device_);
+}
 
-void CudaBackend::activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
+void CudaBackend::activate() const {
+  check(cudaSetDevice(device_), "cudaSetDevice");
+}
 
 void* CudaBackend::alloc(size_t bytes) {
   activate();
@@ -103,9 +110,9 @@ void* CudaBackend::alloc(size_t bytes) {
   cudaError_t err = cudaMalloc(&p, std::max<size_t>(bytes, 1));
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
-    throw EngineError(ErrorCode::OutOfMemory,
-                      "out of GPU memory allocating " + std::to_string(bytes) + " bytes (" +
-                          std::to_string(free_bytes()) + " bytes free)");
+    throw EngineError(ErrorCode::OutOfMemory, "out of GPU memory allocating " +
+                                                  std::to_string(bytes) + " bytes (" +
+                                                  std::to_string(free_bytes()) + " bytes free)");
   }
   check(err, "cudaMalloc");
   return p;
@@ -196,15 +203,15 @@ void CudaBackend::add(float* x, const float* y, int64_t n) {
   cuda::add(x, y, n, stream_);
 }
 
-void CudaBackend::attention(const float* q, const float* k, const float* v, float* out,
-                            int64_t nq, int64_t nk, int64_t n_heads, int64_t n_kv_heads,
-                            int64_t hd, int64_t q_pos0, bool causal) {
+void CudaBackend::attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
+                            int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd,
+                            int64_t q_pos0, bool causal) {
   activate();
   cuda::attention(q, k, v, out, nq, nk, n_heads, n_kv_heads, hd, q_pos0, causal, stream_);
 }
 
-void CudaBackend::embedding(const void* table, DType dt, int64_t dim, const int32_t* ids,
-                            int64_t n, float* out) {
+void CudaBackend::embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
+                            float* out) {
   activate();
   cuda::embedding(table, dt, dim, ids, n, out, stream_);
 }

@@ -34,8 +34,8 @@ class CudaBackend final : public Backend {
             const RopeTable& table) override;
   void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
   void add(float* x, const float* y, int64_t n) override;
-  void attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
-                 int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0,
+  void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
+                 int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0,
                  bool causal) override;
   void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
                  float* out) override;
@@ -51,7 +51,7 @@ class CudaBackend final : public Backend {
   void* scratch(int slot, size_t bytes);
 
   int device_;
-  void* stream_ = nullptr;  // cudaStream_t
+  void* stream_ = nullptr;                // cudaStream_t
   std::map<const void*, void*> weights_;  // host tensor data -> device copy
   struct Scratch {
     void* p = nullptr;

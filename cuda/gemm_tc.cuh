@@ -120,7 +120,7 @@ struct Tiling {
   static constexpr int STAGES = STAGES_, MIN_BLOCKS = MIN_BLOCKS_;
   static constexpr int kThreads = WARPS_M * WARPS_N * 32;
   static constexpr int WTM = BM / WARPS_M, WTN = BN / WARPS_N;  // warp tile
-  static constexpr int MI = WTM / 16, NI = WTN / 8;              // mma tiles per warp
+  static constexpr int MI = WTM / 16, NI = WTN / 8;             // mma tiles per warp
   // Row stride in 16-bit elements: BK + 8. Keeps 16-byte chunks aligned (cp.async, ldmatrix) and
   // spreads the 8 row addresses of an ldmatrix matrix over distinct 4-bank groups (BK 32: 80 B =
   // 20 words, rows at banks 0,20,8,28,16,4,24,12; BK 64: 144 B = 36 words, rows at 0,4,..,28).
@@ -138,8 +138,8 @@ constexpr int kGroupM = 16;  // row tiles per raster group
 // Loads the ROWS x BK tile of `src` (rows r0.., cols k0.., leading dimension K, `rows` valid
 // rows) into shared `dst` in chunks of 8 elements. Past the edges: zeros.
 template <class T, int ROWS, bool kAsync>
-__device__ __forceinline__ void load_tile(uint16_t* dst, const uint16_t* __restrict__ src,
-                                          int rows, int K, int r0, int k0) {
+__device__ __forceinline__ void load_tile(uint16_t* dst, const uint16_t* __restrict__ src, int rows,
+                                          int K, int r0, int k0) {
   constexpr int kChunksPerRow = T::BK / 8;
   constexpr int kIters = ROWS * kChunksPerRow / T::kThreads;
 #pragma unroll
@@ -175,8 +175,8 @@ __device__ __forceinline__ void load_tile(uint16_t* dst, const uint16_t* __restr
 //      is the B fragment (b[0]: k 2t..2t+1 of column g).
 template <class T>
 __device__ __forceinline__ void load_frags(uint32_t (&af)[T::MI][4], uint32_t (&bf)[T::NI][2],
-                                           const uint16_t* a_s, const uint16_t* b_s, int wm,
-                                           int wn, int kk, int lane) {
+                                           const uint16_t* a_s, const uint16_t* b_s, int wm, int wn,
+                                           int kk, int lane) {
 #pragma unroll
   for (int mi = 0; mi < T::MI; ++mi)
     ldmatrix_x4(af[mi], a_s + (wm + mi * 16 + (lane & 15)) * T::LDS + kk + (lane >> 4) * 8);
@@ -197,7 +197,7 @@ __global__ void __launch_bounds__(T::kThreads, T::MIN_BLOCKS)
     gemm16_kernel(const uint16_t* __restrict__ A16, const uint16_t* __restrict__ W,
                   float* __restrict__ C, int M, int N, int K) {
   extern __shared__ __align__(16) uint16_t smem[];
-  uint16_t* As = smem;                            // [STAGES][BM][LDS]
+  uint16_t* As = smem;                           // [STAGES][BM][LDS]
   uint16_t* Bs = smem + T::STAGES * T::A_ELEMS;  // [STAGES][BN][LDS]
 
   // Grouped raster: kGroupM row tiles side by side, then the next column tile.
@@ -220,8 +220,8 @@ __global__ void __launch_bounds__(T::kThreads, T::MIN_BLOCKS)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
-  // Prologue: tiles 0 .. STAGES-2, one commit group per tile (empty ones included) so that
-  // "group t complete" always means "tile t landed".
+        // Prologue: tiles 0 .. STAGES-2, one commit group per tile (empty ones included) so that
+        // "group t complete" always means "tile t landed".
 #pragma unroll
   for (int s = 0; s < T::STAGES - 1; ++s) {
     if (s < nk) {
@@ -256,7 +256,8 @@ __global__ void __launch_bounds__(T::kThreads, T::MIN_BLOCKS)
 #pragma unroll
       for (int mi = 0; mi < T::MI; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < T::NI; ++ni) mma16816<kBf16>(acc[mi][ni], af[ks & 1][mi], bf[ks & 1][ni]);
+        for (int ni = 0; ni < T::NI; ++ni)
+          mma16816<kBf16>(acc[mi][ni], af[ks & 1][mi], bf[ks & 1][ni]);
     }
   }
   cp_async_wait<0>();  // leave no copy in flight at exit

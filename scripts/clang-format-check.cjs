@@ -12,7 +12,7 @@ const skip = new Set(['node_modules', 'build', 'dist', 'prebuilds', '.git']);
 
 function walk(dir, out) {
   for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (skip.has(ent.name) || ent.name.startsWith('build-')) continue;
+    if (skip.has(ent.name) || ent.name.startsWith('build-') || ent.name.startsWith('.')) continue;
     const p = path.join(dir, ent.name);
     if (ent.isDirectory()) walk(p, out);
     else if (exts.includes(path.extname(ent.name))) out.push(p);

@@ -61,8 +61,8 @@ using Launch = void (*)(const uint16_t*, const uint16_t*, float*, int, int, int,
 const Launch kVersions[] = {
     tc::launch<V1, true, true>, tc::launch<V2, true, true>, tc::launch<V3, true, true>,
     tc::launch<V4, true, true>, tc::launch<V5, true, true>, tc::launch<V6, true, true>,
-    tc::launch<V7, true, true>, tc::launch<V8, true, true>,  wg::launch<V9, true>,
-    wg::launch<V10, true>,      wg::launch<V11, true>,       wg::launch<V12, true>,
+    tc::launch<V7, true, true>, tc::launch<V8, true, true>, wg::launch<V9, true>,
+    wg::launch<V10, true>,      wg::launch<V11, true>,      wg::launch<V12, true>,
 };
 constexpr int kNumVersions = sizeof(kVersions) / sizeof(kVersions[0]);
 
@@ -124,9 +124,9 @@ double time_ms(const std::function<void()>& f, void* flush, size_t flush_bytes, 
 
 int main(int argc, char** argv) {
   const int only = argc > 1 ? std::atoi(argv[1]) : 0;
-  const int shapes[][3] = {{512, 4096, 4096},    {512, 12288, 4096},  {512, 4096, 12288},
-                           {512, 126464, 4096},  {2048, 4096, 4096},  {2048, 12288, 4096},
-                           {2048, 4096, 12288},  {2048, 126464, 4096}, {8192, 8192, 8192}};
+  const int shapes[][3] = {{512, 4096, 4096},   {512, 12288, 4096},   {512, 4096, 12288},
+                           {512, 126464, 4096}, {2048, 4096, 4096},   {2048, 12288, 4096},
+                           {2048, 4096, 12288}, {2048, 126464, 4096}, {8192, 8192, 8192}};
   int l2 = 0;
   CK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
   const size_t flush_bytes = 2 * static_cast<size_t>(l2);
@@ -164,8 +164,8 @@ int main(int argc, char** argv) {
       }
       const double rel = std::sqrt(num / den);
       const bool ok = v <= 8 ? diff == 0 : rel <= 1e-6;
-      const double ms = time_ms([&] { kVersions[v - 1](A, W, C, M, N, K, nullptr); }, flush,
-                                flush_bytes, 10);
+      const double ms =
+          time_ms([&] { kVersions[v - 1](A, W, C, M, N, K, nullptr); }, flush, flush_bytes, 10);
       char shape[64];
       std::snprintf(shape, sizeof shape, "%d %d %d", M, N, K);
       std::printf("%-3d %-22s %10.4f %9.1f   rel_l2 vs v1 %.1e%s\n", v, shape, ms,
@@ -174,7 +174,8 @@ int main(int argc, char** argv) {
         int shown = 0;
         for (size_t i = 0; i < got.size() && shown < 6; ++i)
           if (!(std::fabs(got[i] - ref[i]) <= 1e-3 * std::fabs(ref[i]) + 1e-3)) {
-            std::printf("    sample row %zu col %zu: got %g want %g\n", i / N, i % N, got[i], ref[i]);
+            std::printf("    sample row %zu col %zu: got %g want %g\n", i / N, i % N, got[i],
+                        ref[i]);
             ++shown;
           }
       }

@@ -201,8 +201,9 @@ GPU_CASE(e2e_llada8b_shape_generate_timing) {
   const double head = 2.0 * 32 * d * s.vocab;
   report("generate LLaDA-8B shape BF16, per step", "288 pos, 256 steps", step_ms,
          body + attn + head, 0);
-  std::printf("     LLaDA-8B shape: upload %.1f s; %.1f ms/step; forward %.0f ms, sampling+select "
-              "%.0f ms of %.0f ms total (host-side timers; the forward figure includes waiting "
-              "for the GPU at the sampling sync)\n",
-              load_s, step_ms, res.forward_ms, res.sample_ms, res.total_ms);
+  std::printf(
+      "     LLaDA-8B shape: upload %.1f s; %.1f ms/step; forward %.0f ms, sampling+select "
+      "%.0f ms of %.0f ms total (host-side timers; the forward figure includes waiting "
+      "for the GPU at the sampling sync)\n",
+      load_s, step_ms, res.forward_ms, res.sample_ms, res.total_ms);
 }

@@ -116,7 +116,9 @@ void upload_tiled(void* dst, const void* block, size_t block_bytes, size_t total
                   cudaMemcpyHostToDevice));
 }
 
-int cpu_threads() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+int cpu_threads() {
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
 
 }  // namespace
 
@@ -156,7 +158,8 @@ GPU_CASE(gemm_llada_bf16) {
   const size_t P = size_t(1) << 22;
   const auto a_block = random_floats(P, rng);
   std::vector<uint16_t> w_block(P);
-  for (auto& h : w_block) h = difflm::f32_to_bf16(std::uniform_real_distribution<float>(-1, 1)(rng));
+  for (auto& h : w_block)
+    h = difflm::f32_to_bf16(std::uniform_real_distribution<float>(-1, 1)(rng));
 
   const int64_t NK[4][2] = {{4096, 4096}, {12288, 4096}, {4096, 12288}, {126464, 4096}};
   for (int64_t M : {512, 2048})
@@ -195,8 +198,7 @@ GPU_CASE(gemm_llada_bf16) {
       const auto want = cpu_gemm(a_sub, rows_n, w_sub.data(), DType::BF16, 3 * slab, K, &pool);
       const std::string shape =
           "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
-      validate("gemm bf16 " + shape + " (16 rows x 384 cols sampled, rounded A)", got, want,
-               1e-4);
+      validate("gemm bf16 " + shape + " (16 rows x 384 cols sampled, rounded A)", got, want, 1e-4);
 
       const double ms = time_ms(run, 10);
       const double bytes = M * K * (4.0 + 2 * 2) + N * K * 2.0 + M * N * 4.0;
@@ -214,8 +216,8 @@ struct AttnShape {
 std::string attn_name(const AttnShape& s) {
   return "attention nq=" + std::to_string(s.nq) + " nk=" + std::to_string(s.nk) +
          " H=" + std::to_string(s.heads) + "/" + std::to_string(s.kv_heads) +
-         " hd=" + std::to_string(s.hd) + (s.causal ? " causal q_pos0=" + std::to_string(s.q_pos0)
-                                                   : std::string(" full"));
+         " hd=" + std::to_string(s.hd) +
+         (s.causal ? " causal q_pos0=" + std::to_string(s.q_pos0) : std::string(" full"));
 }
 
 }  // namespace
@@ -223,16 +225,16 @@ std::string attn_name(const AttnShape& s) {
 GPU_CASE(attention_shapes) {
   std::mt19937 rng(301);
   const AttnShape shapes[] = {
-      {37, 37, 4, 4, 64, 0, false},    // plain, partial query and key tiles
-      {50, 50, 8, 2, 128, 0, true},    // GQA 4:1, causal from position 0
-      {17, 80, 6, 3, 10, 63, true},    // causal with q_pos0: the last query sees every key
-      {20, 64, 4, 4, 96, 5, true},     // causal: keys past the last query stay hidden
-      {33, 33, 2, 1, 5, 0, true},      // odd hd, all heads on one KV head
-      {70, 100, 4, 1, 256, 0, false},  // largest hd
-      {9, 129, 4, 2, 200, 120, true},  // hd not a multiple of 32, key tail of one
-      {3, 1, 2, 2, 33, 0, false},      // a single key
-      {130, 300, 2, 2, 128, 0, false}, // several query blocks and key tiles
-      {64, 40, 3, 3, 32, 0, true},     // causal, nk < nq: late queries see all keys
+      {37, 37, 4, 4, 64, 0, false},     // plain, partial query and key tiles
+      {50, 50, 8, 2, 128, 0, true},     // GQA 4:1, causal from position 0
+      {17, 80, 6, 3, 10, 63, true},     // causal with q_pos0: the last query sees every key
+      {20, 64, 4, 4, 96, 5, true},      // causal: keys past the last query stay hidden
+      {33, 33, 2, 1, 5, 0, true},       // odd hd, all heads on one KV head
+      {70, 100, 4, 1, 256, 0, false},   // largest hd
+      {9, 129, 4, 2, 200, 120, true},   // hd not a multiple of 32, key tail of one
+      {3, 1, 2, 2, 33, 0, false},       // a single key
+      {130, 300, 2, 2, 128, 0, false},  // several query blocks and key tiles
+      {64, 40, 3, 3, 32, 0, true},      // causal, nk < nq: late queries see all keys
   };
   for (const AttnShape& s : shapes) {
     const size_t qn = s.nq * s.heads * s.hd, kn = s.nk * s.kv_heads * s.hd;
@@ -268,8 +270,8 @@ GPU_CASE(attention_llada) {
       dv.upload(v.data(), qn * 4);
       dout.poison();
       auto run = [&] {
-        difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(),
-                                n, n, H, H, hd, 0, causal, nullptr);
+        difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), n,
+                                n, H, H, hd, 0, causal, nullptr);
       };
       run();
       const auto got_all = download_vec<float>(dout, qn);
@@ -290,7 +292,6 @@ GPU_CASE(attention_llada) {
       // Useful FLOPs: QK^T and PV, 2 * 2 * hd per (query, visible key) per head.
       const double pairs = causal ? n * (n + 1) / 2.0 : double(n) * n;
       report(causal ? "attention f32 causal" : "attention f32",
-             "nq=nk=" + std::to_string(n) + " H=32 hd=128", ms, 4.0 * hd * H * pairs,
-             4.0 * qn * 4);
+             "nq=nk=" + std::to_string(n) + " H=32 hd=128", ms, 4.0 * hd * H * pairs, 4.0 * qn * 4);
     }
 }

@@ -58,8 +58,8 @@ std::vector<Case>& cases() {
 bool validate(const std::string& what, const std::vector<float>& got,
               const std::vector<float>& want, double tol) {
   if (got.size() != want.size())
-    return record(false, what + ": size " + std::to_string(got.size()) + " != " +
-                             std::to_string(want.size()));
+    return record(false, what + ": size " + std::to_string(got.size()) +
+                             " != " + std::to_string(want.size()));
   double num = 0, den = 0, worst = -1;
   size_t worst_i = 0;
   for (size_t i = 0; i < got.size(); ++i) {
@@ -84,8 +84,8 @@ bool validate(const std::string& what, const std::vector<float>& got,
 bool validate_exact(const std::string& what, const std::vector<int32_t>& got,
                     const std::vector<int32_t>& want) {
   if (got.size() != want.size())
-    return record(false, what + ": size " + std::to_string(got.size()) + " != " +
-                             std::to_string(want.size()));
+    return record(false, what + ": size " + std::to_string(got.size()) +
+                             " != " + std::to_string(want.size()));
   size_t bad = 0, first = got.size();
   for (size_t i = 0; i < got.size(); ++i)
     if (got[i] != want[i]) {
@@ -165,24 +165,31 @@ void report(const std::string& kernel, const std::string& shape, double ms, doub
   std::fflush(stdout);
 }
 
-void set_ceilings(const Ceilings& c) { g_ceil = c; }
-int passed_count() { return g_passed; }
-int failed_count() { return g_failed; }
+void set_ceilings(const Ceilings& c) {
+  g_ceil = c;
+}
+int passed_count() {
+  return g_passed;
+}
+int failed_count() {
+  return g_failed;
+}
 
 int finish() {
   if (!rows().empty()) {
-    std::printf("\nceilings: copy %.0f GB/s (1 GiB device-to-device, read+write), BF16 %.1f "
-                "TFLOP/s (%s)\n",
-                g_ceil.copy_gbs, g_ceil.bf16_tflops, g_ceil.bf16_source.c_str());
-    std::printf("%-28s %-34s %10s %9s %7s %9s %7s\n", "kernel", "shape", "ms", "TFLOP/s",
-                "%bf16", "GB/s", "%copy");
+    std::printf(
+        "\nceilings: copy %.0f GB/s (1 GiB device-to-device, read+write), BF16 %.1f "
+        "TFLOP/s (%s)\n",
+        g_ceil.copy_gbs, g_ceil.bf16_tflops, g_ceil.bf16_source.c_str());
+    std::printf("%-28s %-34s %10s %9s %7s %9s %7s\n", "kernel", "shape", "ms", "TFLOP/s", "%bf16",
+                "GB/s", "%copy");
     for (const Row& r : rows()) {
       const double tflops = r.flops > 0 && r.ms > 0 ? r.flops / (r.ms * 1e9) : 0;
       const double gbs = r.bytes > 0 && r.ms > 0 ? r.bytes / (r.ms * 1e6) : 0;
       const std::string tf = tflops > 0 ? fmt("%.2f", tflops) : "-";
-      const std::string tp =
-          tflops > 0 && g_ceil.bf16_tflops > 0 ? fmt("%.1f", 100 * tflops / g_ceil.bf16_tflops)
-                                               : "-";
+      const std::string tp = tflops > 0 && g_ceil.bf16_tflops > 0
+                                 ? fmt("%.1f", 100 * tflops / g_ceil.bf16_tflops)
+                                 : "-";
       const std::string gb = gbs > 0 ? fmt("%.1f", gbs) : "-";
       const std::string gp =
           gbs > 0 && g_ceil.copy_gbs > 0 ? fmt("%.1f", 100 * gbs / g_ceil.copy_gbs) : "-";

@@ -59,7 +59,9 @@ using CublasGemmEx = int (*)(void*, int, int, int, int, int, const void*, const 
 
 // Returns TFLOP/s, or 0 with `why` set when cuBLAS cannot be used.
 double cublas_bf16_tflops(int n, std::string& source, std::string& why) {
-  const char* names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so",
+  const char* names[] = {"libcublas.so.13",
+                         "libcublas.so.12",
+                         "libcublas.so",
                          "/usr/local/cuda/lib64/libcublas.so.13",
                          "/usr/local/cuda/lib64/libcublas.so.12",
                          "/usr/local/cuda/lib64/libcublas.so"};
@@ -102,11 +104,13 @@ double cublas_bf16_tflops(int n, std::string& source, std::string& why) {
     fill_random_bf16(b, nn, rng);
     const float alpha = 1.f, beta = 0.f;
     // Row-major C[M x N] = A . W^T is column-major C^T = W^T(op T on W's K x N view) . A.
-    const double ms = time_ms([&] {
-      const int s = gemm_ex(handle, 1, 0, n, n, n, &alpha, b.get(), 14, n, a.get(), 14, n, &beta,
-                            c.get(), 0, n, 68, -1);
-      if (s != 0) throw std::runtime_error("cublasGemmEx returned " + std::to_string(s));
-    }, 10);
+    const double ms = time_ms(
+        [&] {
+          const int s = gemm_ex(handle, 1, 0, n, n, n, &alpha, b.get(), 14, n, a.get(), 14, n,
+                                &beta, c.get(), 0, n, 68, -1);
+          if (s != 0) throw std::runtime_error("cublasGemmEx returned " + std::to_string(s));
+        },
+        10);
     tflops = 2.0 * n * n * double(n) / (ms * 1e9);
     source = std::string("cuBLAS cublasGemmEx via ") + used;
   } catch (const std::exception& e) {
@@ -122,10 +126,12 @@ double own_bf16_tflops(int n) {
   CK(cudaMemset(a.get(), 0x3f, nn * 4));  // 0x3f3f3f3f = 0.747f: finite, not all zero
   std::mt19937 rng(7);
   fill_random_bf16(w, nn, rng);
-  const double ms = time_ms([&] {
-    difflm::cuda::gemm(a.as<float>(), n, n, w.get(), difflm::DType::BF16, n, c.as<float>(),
-                       scratch.as<uint16_t>(), nullptr);
-  }, 5);
+  const double ms = time_ms(
+      [&] {
+        difflm::cuda::gemm(a.as<float>(), n, n, w.get(), difflm::DType::BF16, n, c.as<float>(),
+                           scratch.as<uint16_t>(), nullptr);
+      },
+      5);
   return 2.0 * n * n * double(n) / (ms * 1e9);
 }
 
@@ -181,9 +187,10 @@ int main(int argc, char** argv) {
   } else {
     ceil.bf16_tflops = own_bf16_tflops(n);
     ceil.bf16_source = "OUR OWN gemm, cuBLAS not loaded";
-    std::printf("ceiling: cuBLAS not loaded (%s); using OUR OWN BF16 gemm at %d^3 as the ceiling: "
-                "%.1f TFLOP/s, so %%bf16 below compares our kernels with ourselves\n",
-                why.c_str(), n, ceil.bf16_tflops);
+    std::printf(
+        "ceiling: cuBLAS not loaded (%s); using OUR OWN BF16 gemm at %d^3 as the ceiling: "
+        "%.1f TFLOP/s, so %%bf16 below compares our kernels with ourselves\n",
+        why.c_str(), n, ceil.bf16_tflops);
   }
   set_ceilings(ceil);
   return run_cases(filter);

@@ -87,11 +87,11 @@ DIFFLM_AVX512BF16 void tile_bf16dot(const uint16_t* A, int64_t lda, const char* 
 
 // The full 4 x 4 tiles, with named accumulators: GCC keeps arrays of vectors in memory (storing
 // them every iteration), so the hot kernels spell out their 16 registers.
-#define DIFFLM_ACC16(X)                                                                           \
-  X(0, 0)                                                                                         \
-  X(0, 1)                                                                                         \
-  X(0, 2) X(0, 3) X(1, 0) X(1, 1) X(1, 2) X(1, 3) X(2, 0) X(2, 1) X(2, 2) X(2, 3) X(3, 0) X(3, 1) \
-      X(3, 2) X(3, 3)
+// clang-format off
+#define DIFFLM_ACC16(X) \
+  X(0, 0) X(0, 1) X(0, 2) X(0, 3) X(1, 0) X(1, 1) X(1, 2) X(1, 3) \
+  X(2, 0) X(2, 1) X(2, 2) X(2, 3) X(3, 0) X(3, 1) X(3, 2) X(3, 3)
+// clang-format on
 
 template <class L>
 DIFFLM_AVX512 void tile_f32_4x4(const float* A, int64_t lda, const char* W, size_t w_stride,
