@@ -26,7 +26,7 @@ cudaStream_t as_stream(void* s) {
   return static_cast<cudaStream_t>(s);
 }
 
-enum ScratchSlot { kGemm = 0, kPositions = 1, kTokens = 2, kConfidence = 3 };
+enum ScratchSlot { kGemm = 0, kPositions = 1, kEligible = 2, kCommitted = 3, kCommittedTokens = 4 };
 
 }  // namespace
 
@@ -221,18 +221,20 @@ void CudaBackend::cfg_mix(float* c, const float* u, int64_t n, float scale) {
   cuda::cfg_mix(c, u, n, scale, stream_);
 }
 
-void CudaBackend::sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
-                              const int64_t* positions, int64_t n, const MaskedRequest& req,
-                              int64_t step, Candidate* out) {
+void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return;
   activate();
-  // The kernel samples every row of the window (rows are contiguous from row0); committed rows
-  // cost little on a GPU. Only (token, confidence) per row comes back to the host.
-  std::vector<int64_t> pos(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) pos[r] = row0 + r;
-  auto* d_pos = static_cast<int64_t*>(scratch(kPositions, rows * sizeof(int64_t)));
-  auto* d_tok = static_cast<int32_t*>(scratch(kTokens, rows * sizeof(int32_t)));
-  auto* d_conf = static_cast<double*>(scratch(kConfidence, rows * sizeof(double)));
-  to_backend(d_pos, pos.data(), rows * sizeof(int64_t));
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, as_stream(stream_)),
+        "cudaMemcpyAsync (device to device)");
+}
+
+void CudaBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                                    const int32_t* canvas, const MaskedRequest& req,
+                                    int64_t step, int32_t* tokens, double* confidence) {
+  (void)canvas;  // every row of the window is sampled: committed rows cost little on a GPU
+  activate();
+  auto* positions = static_cast<int64_t*>(scratch(kPositions, rows * sizeof(int64_t)));
+  cuda::iota64(positions, rows, row0, stream_);
   cuda::SampleParams p;
   p.temperature = req.temperature;
   p.seed = req.seed;
@@ -242,15 +244,27 @@ void CudaBackend::sample_rows(float* logits, int64_t rows, int64_t vocab, int64_
   p.logits_eos_inf = req.logits_eos_inf;
   p.confidence_eos_eot_inf = req.confidence_eos_eot_inf;
   p.want_confidence = req.remasking == Remasking::LowConfidence;
-  cuda::sample_rows(logits, rows, vocab, d_pos, p, d_tok, d_conf, stream_);
-  std::vector<int32_t> tok(static_cast<size_t>(rows));
-  std::vector<double> conf(static_cast<size_t>(rows));
-  to_host(tok.data(), d_tok, rows * sizeof(int32_t));
-  to_host(conf.data(), d_conf, rows * sizeof(double));
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t r = positions[i] - row0;
-    out[i] = Candidate{tok[r], conf[r]};
-  }
+  cuda::sample_rows(logits, rows, vocab, positions, p, tokens, confidence, stream_);
+  if (req.remasking == Remasking::Random)
+    cuda::remask_confidence(confidence, rows, row0, req.seed, step, stream_);
+}
+
+void CudaBackend::commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
+                               int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
+                               std::vector<std::pair<int32_t, int32_t>>* committed) {
+  activate();
+  auto* eligible = static_cast<uint8_t*>(scratch(kEligible, rows));
+  auto* idx = static_cast<int32_t*>(scratch(kCommitted, k * sizeof(int32_t)));
+  auto* tok = static_cast<int32_t*>(scratch(kCommittedTokens, k * sizeof(int32_t)));
+  cuda::mask_eligible(canvas + row0, rows, mask_id, eligible, stream_);
+  cuda::select_commit(confidence, tokens, eligible, rows, k, canvas + row0, idx, stream_);
+  cuda::gather_tokens(canvas + row0, idx, k, tok, stream_);
+  // Only the committed positions and tokens come back.
+  std::vector<int32_t> h_idx(static_cast<size_t>(k)), h_tok(static_cast<size_t>(k));
+  to_host(h_idx.data(), idx, k * sizeof(int32_t));
+  to_host(h_tok.data(), tok, k * sizeof(int32_t));
+  for (int64_t j = 0; j < k; ++j)
+    if (h_idx[j] >= 0) committed->emplace_back(static_cast<int32_t>(row0 + h_idx[j]), h_tok[j]);
 }
 
 }  // namespace difflm

@@ -39,10 +39,14 @@ class CudaBackend final : public Backend {
                  bool causal) override;
   void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
                  float* out) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
   void cfg_mix(float* c, const float* u, int64_t n, float scale) override;
-  void sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
-                   const int64_t* positions, int64_t n, const MaskedRequest& req, int64_t step,
-                   Candidate* out) override;
+  void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                         const int32_t* canvas, const MaskedRequest& req, int64_t step,
+                         int32_t* tokens, double* confidence) override;
+  void commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
+                    int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
+                    std::vector<std::pair<int32_t, int32_t>>* committed) override;
 
  private:
   void activate() const;  // makes this backend's device current on the calling thread
@@ -57,7 +61,7 @@ class CudaBackend final : public Backend {
     void* p = nullptr;
     size_t bytes = 0;
   };
-  Scratch scratch_[4];
+  Scratch scratch_[6];
 };
 
 }  // namespace difflm

@@ -49,7 +49,12 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
 // or Gumbel-max with Philox noise keyed by (seed, step, positions[r], token); confidence =
 // softmax probability of the candidate in float64 with LLaDA's EOS/EOT rules; no probability
 // matrix is written. tokens/confidence are device arrays of `rows`.
-// CPU twin: sample_row() in decode/masked.h (same RNG: rng.h).
+// At temperature > 0, top_k / top_p filter the candidate draw as apply_top_k_top_p() in
+// decode/sampling.h defines it (exactly the same kept set, ties included); the confidence stays
+// the probability over the unfiltered logits and the filter writes nothing to the logits. With
+// top_k = 0 and top_p = 1 (or at temperature 0) the results are those of the unfiltered kernel.
+// CPU twin: sample_row() in decode/masked.h (same RNG: rng.h); with a filter,
+// sample_row_filtered() in decode/sampling.h.
 struct SampleParams {
   double temperature = 0;
   uint64_t seed = 0;
@@ -57,6 +62,8 @@ struct SampleParams {
   int32_t eos_id = -1, eot_id = -1;
   bool logits_eos_inf = false, confidence_eos_eot_inf = false;
   bool want_confidence = true;  // false: random remasking, confidence not needed
+  int64_t top_k = 0;            // 0 (or >= vocab): off
+  double top_p = 1.0;           // 1: off; must be in (0, 1]
 };
 void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
                  const SampleParams& p, int32_t* tokens, double* confidence, Stream s);
@@ -67,6 +74,16 @@ void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* posi
 // generate_masked().
 void select_commit(const double* confidence, const int32_t* tokens, const uint8_t* eligible,
                    int64_t n, int64_t k, int32_t* canvas, int32_t* committed, Stream s);
+
+// Threshold selection on the device (parallel decoding): among positions [0, n) with
+// eligible[i] != 0, commit every one with confidence[i] >= threshold, and at least the most
+// confident one (ties: lower position first), by writing canvas[i] = tokens[i]; list them in
+// committed[0..count) by rank (confidence desc, position asc; committed has room for n) and write
+// count to *n_committed (device; 0 iff nothing is eligible). Entries of committed from count on
+// are left as they were. CPU twin: select_threshold() in decode/select.h.
+void select_threshold(const double* confidence, const int32_t* tokens, const uint8_t* eligible,
+                      int64_t n, double threshold, int32_t* canvas, int32_t* committed,
+                      int32_t* n_committed, Stream s);
 
 // KNN rounding: for each of `rows` vectors x [rows][dim], the index of the nearest row of the
 // embedding table E [vocab][dim] by L2 distance (cosine when `cosine`), as a tiled GEMM with a
@@ -84,6 +101,25 @@ namespace cuda {
 // c = u + scale * (c - u), element-wise (classifier-free guidance). CPU twin:
 // CpuBackend::cfg_mix.
 void cfg_mix(float* c, const float* u, int64_t n, float scale, Stream s);
+
+}  // namespace cuda
+}  // namespace difflm
+
+namespace difflm {
+namespace cuda {
+
+// Helpers of the device-resident masked loop (cuda/loop.cu). CPU twins: the loop's host code in
+// CpuBackend::sample_candidates / commit_top_k.
+// out[i] = start + i
+void iota64(int64_t* out, int64_t n, int64_t start, Stream s);
+// confidence[i] = uniform01(seed, RngStream::Remask, step, row0 + i, 0) (random remasking)
+void remask_confidence(double* confidence, int64_t n, int64_t row0, uint64_t seed, int64_t step,
+                       Stream s);
+// eligible[i] = canvas[i] == mask_id
+void mask_eligible(const int32_t* canvas, int64_t n, int32_t mask_id, uint8_t* eligible,
+                   Stream s);
+// out[j] = canvas[idx[j]] for j < k (idx entries < 0 give -1)
+void gather_tokens(const int32_t* canvas, const int32_t* idx, int64_t k, int32_t* out, Stream s);
 
 }  // namespace cuda
 }  // namespace difflm

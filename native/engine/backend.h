@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cpu/gemm.h"
 #include "cpu/ops.h"
@@ -37,16 +39,28 @@ class Backend {
   // Bytes the backend can still allocate, or SIZE_MAX when it cannot tell (host memory).
   virtual size_t free_bytes() const = 0;
 
-  // ---- decode-loop kernels
+  // Copies `bytes` within backend memory.
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+
+  // ---- decode-loop kernels (the canvas, logits and candidates stay in backend memory)
   // c = u + scale * (c - u), element-wise (classifier-free guidance).
   virtual void cfg_mix(float* c, const float* u, int64_t n, float scale) = 0;
-  // For each of the n canvas positions (host array, ascending), whose logits are row
-  // positions[i] - row0 of `logits` (backend memory, [rows][vocab], modified in place), the
-  // candidate token and confidence of sample_row() at this step, to out[i] (host array).
-  virtual void sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
-                           const int64_t* positions, int64_t n, const MaskedRequest& req,
-                           int64_t step, Candidate* out) = 0;
+  // Candidates for the window of canvas positions [row0, row0 + rows), whose logits are the
+  // rows of `logits` ([rows][vocab], modified in place): token and confidence of sample_row()
+  // at this step (with random remasking, confidence = the Remask draw for the position), written
+  // to tokens[rows] and confidence[rows]. Rows whose canvas entry is not the mask may be skipped
+  // (their outputs are unspecified). All pointers are backend memory.
+  virtual void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                                 const int32_t* canvas, const MaskedRequest& req, int64_t step,
+                                 int32_t* tokens, double* confidence) = 0;
+  // Commits the k most confident masked positions of the window (ties: lower position first):
+  // canvas[row0 + i] = tokens[i]. Appends the (canvas position, token) pairs, by rank, to
+  // `committed` (host); only those come back to the host.
+  virtual void commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
+                            int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
+                            std::vector<std::pair<int32_t, int32_t>>* committed) = 0;
 
+  // ---- transformer kernels
   // C[M x W.rows] = A[M x W.cols] . W^T
   virtual void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) = 0;
   // out = rmsnorm(x) * w per row
@@ -63,7 +77,7 @@ class Backend {
   virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
                          int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd,
                          int64_t q_pos0, bool causal) = 0;
-  // out[i] = table[ids[i]] as float32
+  // out[i] = table[ids[i]] as float32 (ids in backend memory)
   virtual void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
                          float* out) = 0;
 };

@@ -1,5 +1,6 @@
 #include "cpu_backend.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -7,6 +8,7 @@
 
 #include "../decode/masked.h"
 #include "../errors.h"
+#include "../rng.h"
 #include "../safetensors.h"
 
 namespace difflm {
@@ -82,14 +84,43 @@ void CpuBackend::cfg_mix(float* c, const float* u, int64_t n, float scale) {
   });
 }
 
-void CpuBackend::sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
-                             const int64_t* positions, int64_t n, const MaskedRequest& req,
-                             int64_t step, Candidate* out) {
-  (void)rows;
-  pool_.parallel_for(n, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      out[i] = sample_row(logits + (positions[i] - row0) * vocab, vocab, req, step, positions[i]);
+void CpuBackend::copy(void* dst, const void* src, size_t bytes) {
+  if (bytes) std::memmove(dst, src, bytes);
+}
+
+void CpuBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                                   const int32_t* canvas, const MaskedRequest& req, int64_t step,
+                                   int32_t* tokens, double* confidence) {
+  pool_.parallel_for(rows, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t pos = row0 + i;
+      if (canvas[pos] != req.mask_id) continue;  // committed: never selected again
+      const Candidate c = sample_row(logits + i * vocab, vocab, req, step, pos);
+      tokens[i] = c.token;
+      confidence[i] = req.remasking == Remasking::Random
+                          ? uniform01(req.seed, RngStream::Remask, static_cast<uint64_t>(step),
+                                      static_cast<uint64_t>(pos), 0)
+                          : c.confidence;
+    }
   });
+}
+
+void CpuBackend::commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
+                              int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
+                              std::vector<std::pair<int32_t, int32_t>>* committed) {
+  std::vector<int64_t> order;
+  for (int64_t i = 0; i < rows; ++i)
+    if (canvas[row0 + i] == mask_id) order.push_back(i);
+  const int64_t n = std::min<int64_t>(k, static_cast<int64_t>(order.size()));
+  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int64_t a, int64_t b) {
+    if (confidence[a] != confidence[b]) return confidence[a] > confidence[b];
+    return a < b;
+  });
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t i = order[j];
+    canvas[row0 + i] = tokens[i];
+    committed->emplace_back(static_cast<int32_t>(row0 + i), tokens[i]);
+  }
 }
 
 }  // namespace difflm

@@ -34,10 +34,14 @@ class CpuBackend final : public Backend {
   void to_host(void* host_dst, const void* src, size_t bytes) override;
   const void* weight(const TensorView& t) override;
   size_t free_bytes() const override;
+  void copy(void* dst, const void* src, size_t bytes) override;
   void cfg_mix(float* c, const float* u, int64_t n, float scale) override;
-  void sample_rows(float* logits, int64_t rows, int64_t vocab, int64_t row0,
-                   const int64_t* positions, int64_t n, const MaskedRequest& req, int64_t step,
-                   Candidate* out) override;
+  void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
+                         const int32_t* canvas, const MaskedRequest& req, int64_t step,
+                         int32_t* tokens, double* confidence) override;
+  void commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
+                    int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
+                    std::vector<std::pair<int32_t, int32_t>>* committed) override;
 
  private:
   ThreadPool pool_;

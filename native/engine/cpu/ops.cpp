@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "gemm.h"
 #include "thread_pool.h"
 
 namespace difflm {
@@ -83,41 +84,50 @@ void add_inplace(float* x, const float* y, int64_t n) {
 void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
                int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0, bool causal,
                ThreadPool* pool) {
+  // Per (head, block of up to 64 queries): gather the head's Q rows, K rows and V columns into
+  // contiguous buffers, then scores = Q K^T and out = softmax(scores) V as two GEMMs on the SIMD
+  // kernels (float32 weights, so exact float32 math on every path), with the row softmax between.
   const int64_t group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t q_stride = n_heads * hd, kv_stride = n_kv_heads * hd;
-  // One task per (head, query row); each keeps its score row in a thread-local buffer.
-  maybe_parallel(pool, n_heads * nq, 4, [&](int64_t t0, int64_t t1) {
-    std::vector<float> scores(static_cast<size_t>(nk));
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t h = t / nq, i = t % nq;
-      const int64_t kvh = h / group;
-      const float* qi = q + i * q_stride + h * hd;
-      const int64_t n_keys = causal ? std::min(nk, q_pos0 + i + 1) : nk;
-      float max_s = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float* kj = k + j * kv_stride + kvh * hd;
-        float s = 0;
-        for (int64_t d = 0; d < hd; ++d) s += qi[d] * kj[d];
-        s *= scale;
-        scores[j] = s;
-        max_s = std::max(max_s, s);
-      }
-      float sum = 0;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] = std::exp(scores[j] - max_s);
-        sum += scores[j];
-      }
-      const float inv = 1.0f / sum;
-      float* o = out + i * q_stride + h * hd;
-      for (int64_t d = 0; d < hd; ++d) o[d] = 0;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float p = scores[j] * inv;
-        const float* vj = v + j * kv_stride + kvh * hd;
-        for (int64_t d = 0; d < hd; ++d) o[d] += p * vj[d];
-      }
+  constexpr int64_t kQBlock = 64;
+  const int64_t q_blocks = (nq + kQBlock - 1) / kQBlock;
+  const GemmPath path = gemm_best_path();
+  auto task = [&](int64_t t) {
+    const int64_t h = t / q_blocks, i0 = (t % q_blocks) * kQBlock;
+    const int64_t rows = std::min(kQBlock, nq - i0);
+    const int64_t kvh = h / group;
+    // Keys visible to any query of this block (all, or up to the last query's position).
+    const int64_t keys = causal ? std::min(nk, q_pos0 + i0 + rows) : nk;
+    std::vector<float> qb(static_cast<size_t>(rows * hd)), kb(static_cast<size_t>(keys * hd));
+    std::vector<float> vt(static_cast<size_t>(hd * keys)), sc(static_cast<size_t>(rows * keys));
+    std::vector<float> ob(static_cast<size_t>(rows * hd));
+    for (int64_t i = 0; i < rows; ++i)
+      std::copy_n(q + (i0 + i) * q_stride + h * hd, hd, qb.data() + i * hd);
+    for (int64_t j = 0; j < keys; ++j) {
+      std::copy_n(k + j * kv_stride + kvh * hd, hd, kb.data() + j * hd);
+      const float* vj = v + j * kv_stride + kvh * hd;
+      for (int64_t e = 0; e < hd; ++e) vt[e * keys + j] = vj[e];
     }
-  });
+    gemm(qb.data(), rows, WeightMatrix{kb.data(), DType::F32, keys, hd}, sc.data(), nullptr, path);
+    for (int64_t i = 0; i < rows; ++i) {
+      float* s = sc.data() + i * keys;
+      const int64_t n_keys = causal ? std::min(keys, q_pos0 + i0 + i + 1) : keys;
+      float max_s = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < n_keys; ++j) max_s = std::max(max_s, s[j] *= scale);
+      float sum = 0;
+      for (int64_t j = 0; j < n_keys; ++j) sum += (s[j] = std::exp(s[j] - max_s));
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < n_keys; ++j) s[j] *= inv;
+      for (int64_t j = n_keys; j < keys; ++j) s[j] = 0;  // masked by causality
+    }
+    gemm(sc.data(), rows, WeightMatrix{vt.data(), DType::F32, hd, keys}, ob.data(), nullptr, path);
+    for (int64_t i = 0; i < rows; ++i)
+      std::copy_n(ob.data() + i * hd, hd, out + (i0 + i) * q_stride + h * hd);
+  };
+  if (pool) pool->run(n_heads * q_blocks, task);
+  else
+    for (int64_t t = 0; t < n_heads * q_blocks; ++t) task(t);
 }
 
 void embedding_gather(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,

@@ -6,6 +6,10 @@
 #include "thread_pool.h"
 
 #if defined(__x86_64__)
+// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which -Wextra
+// reports as uninitialised use; the values are fully overwritten.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #endif
 

@@ -126,24 +126,31 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
   const bool cfg = req.cfg_scale > 0;
   const int64_t batch = cfg ? 2 : 1;
 
+  // The host mirror of the canvas (for the schedule and the result); the backend holds the
+  // canvas the model reads, updated in place by the commits. With CFG the backend canvas has a
+  // second row, the unconditional one: the prompt (LLaDA: canvas != mask at the start) masked.
   MaskedResult res;
   res.canvas.assign(static_cast<size_t>(L), M);
   std::copy(req.prompt.begin(), req.prompt.end(), res.canvas.begin());
   std::vector<int32_t>& x = res.canvas;
-  // Prompt positions (LLaDA: canvas != mask at the start) are masked in the unconditional row.
-  std::vector<bool> prompt_index(static_cast<size_t>(L), false);
-  for (int64_t i = 0; i < P; ++i) prompt_index[i] = x[i] != M;
+  std::vector<int32_t> rows_init(x);
+  if (cfg) {
+    rows_init.insert(rows_init.end(), x.begin(), x.end());
+    for (int64_t i = 0; i < P; ++i)
+      if (x[i] != M) rows_init[L + i] = M;
+  }
+  const size_t f = sizeof(float);
+  Buffer canvas(be, rows_init.size() * sizeof(int32_t));
+  be.to_backend(canvas.as(), rows_init.data(), rows_init.size() * sizeof(int32_t));
+  int32_t* const canvas0 = canvas.as<int32_t>();
+  // Logits, candidates: sized for the largest window (the whole canvas), allocated once.
+  Buffer logits(be, static_cast<size_t>(batch * L * V) * f);
+  Buffer tokens(be, static_cast<size_t>(L) * sizeof(int32_t));
+  Buffer confidence(be, static_cast<size_t>(L) * sizeof(double));
 
   const int64_t blocks = req.gen_length / req.block_length;
   const int64_t steps_per_block = req.steps / blocks;
   const CheckCancel check_cancel = [&cancelled] { throw_if_cancelled(cancelled); };
-  std::vector<int32_t> ids;
-  std::vector<int64_t> positions;
-  std::vector<Candidate> cand(static_cast<size_t>(L));
-  std::vector<Candidate> row_cand;
-  std::vector<int64_t> order;
-  // Logits of the largest window any step needs (the whole canvas with CFG), allocated once.
-  Buffer logits(be, static_cast<size_t>(batch * L * V) * sizeof(float));
   int64_t global_step = 0;
 
   for (int64_t b = 0; b < blocks; ++b) {
@@ -163,46 +170,27 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
       if (k[t] > 0 && r0 < block_end) {
         const int64_t rows = block_end - r0;
         auto t0 = std::chrono::steady_clock::now();
-        ids.assign(x.begin(), x.end());
-        if (cfg) {
-          ids.insert(ids.end(), x.begin(), x.end());
-          for (int64_t i = 0; i < L; ++i)
-            if (prompt_index[i]) ids[L + i] = M;
-        }
-        model.forward(ids.data(), batch, L, r0, block_end, logits.as(), check_cancel);
+        model.forward_resident(canvas0, batch, L, r0, block_end, logits.as(), check_cancel);
         if (cfg)  // logits = u + (cfg + 1) * (c - u)
           be.cfg_mix(logits.as(), logits.as() + rows * V, rows * V,
                      static_cast<float>(req.cfg_scale + 1.0));
-        // Candidates for the masked rows only.
-        positions.clear();
-        for (int64_t pos = r0; pos < block_end; ++pos)
-          if (x[pos] == M) positions.push_back(pos);
-        row_cand.resize(positions.size());
         res.forward_ms += ms_since(t0);
         t0 = std::chrono::steady_clock::now();
-        be.sample_rows(logits.as(), rows, V, r0, positions.data(),
-                       static_cast<int64_t>(positions.size()), req, global_step, row_cand.data());
-        for (size_t i = 0; i < positions.size(); ++i) {
-          const int64_t pos = positions[i];
-          cand[pos] = row_cand[i];
-          if (req.remasking == Remasking::Random)
-            cand[pos].confidence =
-                uniform01(req.seed, RngStream::Remask, static_cast<uint64_t>(global_step),
-                          static_cast<uint64_t>(pos), 0);
-        }
-        // Commit the k most confident eligible positions (ties: lower position first).
-        order = positions;
-        const int64_t n_commit = std::min<int64_t>(k[t], static_cast<int64_t>(order.size()));
-        std::partial_sort(order.begin(), order.begin() + n_commit, order.end(),
-                          [&](int64_t a, int64_t c) {
-                            if (cand[a].confidence != cand[c].confidence)
-                              return cand[a].confidence > cand[c].confidence;
-                            return a < c;
-                          });
-        for (int64_t j = 0; j < n_commit; ++j) {
-          const int64_t pos = order[j];
-          x[pos] = cand[pos].token;
-          ev.committed.emplace_back(static_cast<int32_t>(pos), cand[pos].token);
+        be.sample_candidates(logits.as(), rows, V, r0, canvas0, req, global_step,
+                             tokens.as<int32_t>(), confidence.as<double>());
+        be.commit_top_k(tokens.as<int32_t>(), confidence.as<double>(), canvas0, r0, rows, M, k[t],
+                        &ev.committed);
+        for (const auto& [pos, tok] : ev.committed) x[pos] = tok;
+        // The unconditional row gets the same commits (committed positions were masks, so never
+        // prompt_index positions): one copy of the window past the prompt, and single writes
+        // for the rare commits inside the prompt (a prompt that contains masks).
+        if (cfg && !ev.committed.empty()) {
+          const int64_t from = std::max(r0, P);
+          if (from < block_end)
+            be.copy(canvas0 + L + from, canvas0 + from,
+                    static_cast<size_t>(block_end - from) * sizeof(int32_t));
+          for (const auto& [pos, tok] : ev.committed)
+            if (pos < P) be.to_backend(canvas0 + L + pos, &tok, sizeof(int32_t));
         }
         res.sample_ms += ms_since(t0);
       }

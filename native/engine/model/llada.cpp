@@ -106,30 +106,42 @@ size_t LladaModel::work_bytes(int64_t batch, int64_t len, int64_t rows) const {
   return static_cast<size_t>(floats) * sizeof(float);
 }
 
-void LladaModel::forward(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
-                         float* logits, const CheckCancel& check_cancel) const {
-  if (len <= 0 || len > spec_.max_seq_len || row0 < 0 || row1 > len || row0 >= row1 || batch <= 0)
-    throw EngineError(ErrorCode::InvalidArgument,
-                      "forward: sequence length " + std::to_string(len) + " or rows [" +
-                          std::to_string(row0) + ", " + std::to_string(row1) +
-                          ") out of range (max_sequence_length " +
-                          std::to_string(spec_.max_seq_len) + ")");
+void LladaModel::forward(const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
+                         int64_t row1, float* logits, const CheckCancel& check_cancel) const {
+  check_shape(batch, len, row0, row1);
   for (int64_t i = 0; i < batch * len; ++i)
     if (ids[i] < 0 || ids[i] >= spec_.vocab)
       throw EngineError(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[i]) +
                                                         " at position " + std::to_string(i) +
                                                         " is outside the vocabulary (" +
                                                         std::to_string(spec_.vocab) + " rows)");
+  Buffer ids_b(be_, static_cast<size_t>(batch * len) * sizeof(int32_t));
+  be_.to_backend(ids_b.as(), ids, static_cast<size_t>(batch * len) * sizeof(int32_t));
+  forward_resident(ids_b.as<int32_t>(), batch, len, row0, row1, logits, check_cancel);
+}
+
+void LladaModel::check_shape(int64_t batch, int64_t len, int64_t row0, int64_t row1) const {
+  if (len <= 0 || len > spec_.max_seq_len || row0 < 0 || row1 > len || row0 >= row1 || batch <= 0)
+    throw EngineError(ErrorCode::InvalidArgument,
+                      "forward: sequence length " + std::to_string(len) + " or rows [" +
+                          std::to_string(row0) + ", " + std::to_string(row1) +
+                          ") out of range (max_sequence_length " +
+                          std::to_string(spec_.max_seq_len) + ")");
+}
+
+void LladaModel::forward_resident(const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
+                                  int64_t row1, float* logits,
+                                  const CheckCancel& check_cancel) const {
+  check_shape(batch, len, row0, row1);
   Backend& be = be_;
   const int64_t n = batch * len, d = spec_.d_model, hd = spec_.head_dim();
   const int64_t kv = spec_.n_kv_heads * hd, ff = spec_.mlp_hidden, rows = row1 - row0;
   const float eps = static_cast<float>(spec_.rms_eps);
   const size_t f = sizeof(float);
-  Buffer ids_b(be, n * sizeof(int32_t)), h(be, n * d * f), x(be, n * d * f), q(be, n * d * f),
-      att(be, n * d * f), k(be, n * kv * f), v(be, n * kv * f), gate(be, n * ff * f),
-      up(be, n * ff * f), sel(be, batch * rows * d * f);
-  be.to_backend(ids_b.as(), ids, n * sizeof(int32_t));
-  be.embedding(wte_.data, wte_.dtype, d, ids_b.as<int32_t>(), n, h.as());
+  Buffer h(be, n * d * f), x(be, n * d * f), q(be, n * d * f), att(be, n * d * f),
+      k(be, n * kv * f), v(be, n * kv * f), gate(be, n * ff * f), up(be, n * ff * f),
+      sel(be, batch * rows * d * f);
+  be.embedding(wte_.data, wte_.dtype, d, ids, n, h.as());
   for (const Layer& L : layers_) {
     check_cancel();
     // Attention sub-block (pre-norm).

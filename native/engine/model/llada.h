@@ -43,6 +43,10 @@ class LladaModel {
   // [batch][row1 - row0][vocab]). Only those rows go through the LM head.
   void forward(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
                float* logits, const CheckCancel& check_cancel) const;
+  // The same with the ids already in backend memory (the decode loop's device-resident canvas);
+  // they are not range-checked here.
+  void forward_resident(const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
+                        int64_t row1, float* logits, const CheckCancel& check_cancel) const;
 
   // Bytes of weights the model reads (what a GPU backend uploads).
   static size_t weight_bytes(const LladaSpec& spec, const WeightStore& weights);
@@ -59,6 +63,9 @@ class LladaModel {
     Norm attn_norm, ff_norm;
     WeightMatrix q, k, v, o, gate, up, down;
   };
+  // Throws EngineError(InvalidArgument) when the shape or row window is out of range.
+  void check_shape(int64_t batch, int64_t len, int64_t row0, int64_t row1) const;
+
   LladaSpec spec_;
   Backend& be_;
   Norm wte_, ln_f_;

@@ -1,0 +1,113 @@
+#include "sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../errors.h"
+#include "masked.h"
+
+namespace difflm {
+
+namespace {
+
+constexpr float kNegInfF = -std::numeric_limits<float>::infinity();
+
+[[noreturn]] void bad_filter(const std::string& what) {
+  throw EngineError(ErrorCode::InvalidArgument, what);
+}
+
+}  // namespace
+
+void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const TopKTopP& f) {
+  if (f.top_k < 0) bad_filter("topK must be an integer >= 0");
+  if (!(f.top_p > 0.0 && f.top_p <= 1.0)) bad_filter("topP must be a number in (0, 1]");
+  if (vocab <= 0) return;
+
+  // Top-k: keep c >= the k-th largest value (ties with it kept).
+  if (f.top_k > 0 && f.top_k < vocab) {
+    std::vector<float> vals(logits, logits + vocab);
+    std::nth_element(vals.begin(), vals.begin() + (f.top_k - 1), vals.end(), std::greater<float>());
+    const float kth = vals[f.top_k - 1];
+    for (int64_t v = 0; v < vocab; ++v)
+      if (logits[v] < kth) logits[v] = kNegInfF;
+  }
+
+  if (!(f.top_p < 1.0)) return;
+  if (vocab >= kTopPMaxVocab)
+    bad_filter("topP needs a vocabulary of fewer than " + std::to_string(kTopPMaxVocab) +
+               " tokens");
+  float m = kNegInfF;
+  for (int64_t v = 0; v < vocab; ++v) m = std::max(m, logits[v]);
+  if (m == kNegInfF) return;
+  if (!(temperature > 0)) {  // the T -> 0 limit: all the mass is on the maximum's tie group
+    for (int64_t v = 0; v < vocab; ++v)
+      if (logits[v] < m) logits[v] = kNegInfF;
+    return;
+  }
+  // Tokens of positive weight, by logit descending; the cutoff is the first whose cumulative
+  // weight reaches the target (a zero-weight token can never be the first to reach it).
+  std::vector<std::pair<float, uint64_t>> cand;
+  uint64_t total = 0;
+  for (int64_t v = 0; v < vocab; ++v) {
+    const double z = (static_cast<double>(logits[v]) - static_cast<double>(m)) / temperature;
+    const uint64_t w = top_p_weight(z);
+    if (w == 0) continue;
+    cand.emplace_back(logits[v], w);
+    total += w;
+  }
+  if (total == 0) return;
+  const uint64_t target = top_p_target(f.top_p, total);
+  std::sort(cand.begin(), cand.end(),
+            [](const std::pair<float, uint64_t>& a, const std::pair<float, uint64_t>& b) {
+              return a.first > b.first;
+            });
+  float cutoff = cand.back().first;
+  uint64_t cum = 0;
+  for (const auto& cw : cand) {
+    cum += cw.second;
+    if (cum >= target) {
+      cutoff = cw.first;
+      break;
+    }
+  }
+  for (int64_t v = 0; v < vocab; ++v)
+    if (logits[v] < cutoff) logits[v] = kNegInfF;
+}
+
+Candidate sample_row_filtered(float* logits, int64_t vocab, const MaskedRequest& req,
+                              const TopKTopP& f, int64_t step, int64_t pos) {
+  if (req.temperature == 0 || !f.active(vocab)) return sample_row(logits, vocab, req, step, pos);
+  for (int64_t v = 0; v < vocab; ++v)
+    if (std::isnan(logits[v]))
+      throw EngineError(ErrorCode::Internal, "logits at canvas position " + std::to_string(pos) +
+                                                 " contain NaN (token " + std::to_string(v) +
+                                                 "); the weights may be corrupt");
+  // The candidate: sample_row's Gumbel-max draw over the filtered copy (it skips -inf).
+  std::vector<float> c(logits, logits + vocab);
+  if (req.logits_eos_inf && req.eos_id >= 0) c[req.eos_id] = kNegInfF;
+  apply_top_k_top_p(c.data(), vocab, req.temperature, f);
+  MaskedRequest draw;  // only the fields the draw reads (not the prompt)
+  draw.temperature = req.temperature;
+  draw.seed = req.seed;
+  draw.remasking = Remasking::Random;  // no confidence wanted from this call
+  const int32_t x0 = sample_row(c.data(), vocab, draw, step, pos).token;
+
+  // Confidence and in-place writes: sample_row's, on the unfiltered row (temperature > 0 here,
+  // so confidenceEosEotInf drops EOT only).
+  if (req.logits_eos_inf && req.eos_id >= 0) logits[req.eos_id] = kNegInfF;
+  if (req.confidence_eos_eot_inf && req.eot_id >= 0) logits[req.eot_id] = kNegInfF;
+  if (req.remasking != Remasking::LowConfidence) return {x0, 0.0};
+  float max_l = kNegInfF;
+  for (int64_t v = 0; v < vocab; ++v) max_l = std::max(max_l, logits[v]);
+  if (logits[x0] == kNegInfF || max_l == kNegInfF) return {x0, 0.0};
+  double sum = 0;
+  for (int64_t v = 0; v < vocab; ++v)
+    if (logits[v] != kNegInfF) sum += std::exp(static_cast<double>(logits[v]) - max_l);
+  return {x0, std::exp(static_cast<double>(logits[x0]) - max_l) / sum};
+}
+
+}  // namespace difflm
