@@ -163,6 +163,17 @@ size_t CudaBackend::free_bytes() const {
   return free;
 }
 
+std::string CudaBackend::broken() {
+  // A sticky error poisons the context: every later call fails the same way. Non-sticky ones
+  // (a bad launch configuration, an out-of-memory) are cleared by reading them.
+  if (cudaSetDevice(device_) != cudaSuccess) return "cannot select the device";
+  const cudaError_t err = cudaDeviceSynchronize();
+  if (err == cudaSuccess) return {};
+  cudaGetLastError();
+  if (cudaDeviceSynchronize() == cudaSuccess) return {};
+  return cudaGetErrorString(err);
+}
+
 void* CudaBackend::scratch(int slot, size_t bytes) {
   Scratch& s = scratch_[slot];
   if (s.bytes < bytes) {
@@ -229,8 +240,8 @@ void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
 }
 
 void CudaBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
-                                    const int32_t* canvas, const MaskedRequest& req,
-                                    int64_t step, int32_t* tokens, double* confidence) {
+                                    const int32_t* canvas, const MaskedRequest& req, int64_t step,
+                                    int32_t* tokens, double* confidence) {
   (void)canvas;  // every row of the window is sampled: committed rows cost little on a GPU
   activate();
   auto* positions = static_cast<int64_t*>(scratch(kPositions, rows * sizeof(int64_t)));

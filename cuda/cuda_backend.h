@@ -26,6 +26,7 @@ class CudaBackend final : public Backend {
   void to_host(void* host_dst, const void* src, size_t bytes) override;
   const void* weight(const TensorView& t) override;
   size_t free_bytes() const override;
+  std::string broken() override;
 
   void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) override;
   void rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt, float eps,
@@ -44,8 +45,8 @@ class CudaBackend final : public Backend {
   void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
                          const int32_t* canvas, const MaskedRequest& req, int64_t step,
                          int32_t* tokens, double* confidence) override;
-  void commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
-                    int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
+  void commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas, int64_t row0,
+                    int64_t rows, int32_t mask_id, int64_t k,
                     std::vector<std::pair<int32_t, int32_t>>* committed) override;
 
  private:

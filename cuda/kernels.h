@@ -116,8 +116,7 @@ void iota64(int64_t* out, int64_t n, int64_t start, Stream s);
 void remask_confidence(double* confidence, int64_t n, int64_t row0, uint64_t seed, int64_t step,
                        Stream s);
 // eligible[i] = canvas[i] == mask_id
-void mask_eligible(const int32_t* canvas, int64_t n, int32_t mask_id, uint8_t* eligible,
-                   Stream s);
+void mask_eligible(const int32_t* canvas, int64_t n, int32_t mask_id, uint8_t* eligible, Stream s);
 // out[j] = canvas[idx[j]] for j < k (idx entries < 0 give -1)
 void gather_tokens(const int32_t* canvas, const int32_t* idx, int64_t k, int32_t* out, Stream s);
 

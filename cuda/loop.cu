@@ -59,8 +59,7 @@ void remask_confidence(double* confidence, int64_t n, int64_t row0, uint64_t see
   CUDA_CHECK_LAUNCH("remask_confidence_kernel");
 }
 
-void mask_eligible(const int32_t* canvas, int64_t n, int32_t mask_id, uint8_t* eligible,
-                   Stream s) {
+void mask_eligible(const int32_t* canvas, int64_t n, int32_t mask_id, uint8_t* eligible, Stream s) {
   if (n <= 0) return;
   mask_eligible_kernel<<<grid_for(n), kThreads, 0, to_stream(s)>>>(canvas, n, mask_id, eligible);
   CUDA_CHECK_LAUNCH("mask_eligible_kernel");

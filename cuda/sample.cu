@@ -15,10 +15,25 @@
 // the last ulp, which could only matter for two scores within ~1e-15 of each other). The sum is
 // accumulated online (per-thread running max, rescaled), so confidence differs from the CPU's
 // by float64 rounding only (~1e-15 relative).
+//
+// Top-k / top-p (temperature > 0 only; CPU twin: sample_row_filtered() in decode/sampling.h):
+// before the pass above, the block finds one threshold thr per row and the Gumbel candidate is
+// drawn over the c >= thr only (confidence and in-place writes unchanged). thr is found without
+// any per-token scratch, by radix selects over order-preserving 32-bit keys of c (-0 folded into
+// +0), four 8-bit digits from the top, each one pass over the row building a 256-bin histogram
+// in shared memory:
+//   - top-k: the k-th largest key (histogram of counts); t_k = its value;
+//   - top-p: the largest key K whose weight sum over {c >= K, c >= t_k} reaches the target
+//     (histogram of the integer weights top_p_weight((c - max) / T), which the CPU computes
+//     bit for bit; the first pass also yields the total). Integer sums do not depend on order,
+//     so the cutoff is the CPU's exactly, ties included.
+// thr = the top-p cutoff when top-p is on, else t_k. That is 1 + 4 + 4 extra passes over the row
+// (mostly from L2); the unfiltered kernels are unchanged.
 #include <climits>
 #include <string>
 
 #include "common.cuh"
+#include "decode/sampling.h"
 #include "rng.h"
 
 namespace difflm {
@@ -33,6 +48,8 @@ struct SampleArgs {
   uint64_t seed, step;
   int eos, eot;  // -1: none
   bool logits_eos_inf, confidence_eos_eot_inf;
+  int top_k;     // 0 < top_k < vocab, or 0: off
+  double top_p;  // < 1: on
 };
 
 // (value, index) argmax step: larger value wins, equal values keep the smaller index.
@@ -66,8 +83,156 @@ __device__ void block_argmax(V& v, int& idx) {
   __syncthreads();  // sv/si may be reused by a later call
 }
 
+// ---------------------------------------------------------------------------------------------
+// Top-k / top-p threshold (kFilter kernels only)
+// ---------------------------------------------------------------------------------------------
+
+constexpr int kBins = 256;
+
+// Order-preserving key of a non-NaN float: a < b iff key(a) < key(b); -0 and +0 share a key.
+__device__ __forceinline__ uint32_t order_key(float f) {
+  const uint32_t b = __float_as_uint(f == 0.f ? 0.f : f);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+__device__ __forceinline__ float key_value(uint32_t k) {
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+struct SelectShared {
+  unsigned long long hist[kBins];
+  unsigned long long above;  // weight of the tokens whose key is above the chosen prefix
+  uint32_t digit;
+  int empty;
+};
+
+// Block-wide radix select: the largest key K such that the total weight of the tokens with
+// key >= K reaches the target, where kw(v, key) gives token v's key and returns a functor that
+// yields its weight (0: not counted; only evaluated for the tokens under the current prefix).
+// kUnit: every counted weight is 1 (counts; warp-aggregated atomics). With p > 0 the target is
+// top_p_target(p, total weight) instead of `target`; a zero total returns false (no cutoff). Needs
+// target <= total weight otherwise. Every thread of the block must call it; the result goes to
+// every thread. Exact: the sums are integers.
+template <bool kUnit, class KeyWeight>
+__device__ bool radix_select(int vocab, const KeyWeight& kw, unsigned long long target, double p,
+                             SelectShared& sh, uint32_t& result) {
+  const int lane = threadIdx.x & 31;
+  if (threadIdx.x == 0) sh.empty = 0;
+  uint32_t prefix = 0, mask = 0;
+  unsigned long long above = 0, tgt = target;  // used by warp 0
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int b = threadIdx.x; b < kBins; b += blockDim.x) sh.hist[b] = 0;
+    __syncthreads();
+    // Uniform trip count, so that every lane of a warp reaches __match_any_sync together.
+    for (int base = 0; base < vocab; base += blockDim.x) {
+      const int v = base + threadIdx.x;
+      uint32_t key = 0;
+      unsigned long long w = 0;
+      if (v < vocab) {
+        const auto weight = kw(v, key);
+        if ((key & mask) == prefix) w = weight();
+      }
+      const uint32_t bin = (key >> shift) & (kBins - 1);
+      if (kUnit) {
+        const unsigned peers = __match_any_sync(0xffffffffu, w != 0 ? bin : kBins);
+        if (w != 0 && lane == __ffs(peers) - 1)
+          atomicAdd(&sh.hist[bin], static_cast<unsigned long long>(__popc(peers)));
+      } else if (w != 0) {
+        atomicAdd(&sh.hist[bin], w);
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+      // Lane l owns bins [8l, 8l + 8); suffix = the weight of bins [8l, 256).
+      unsigned long long own = 0;
+#pragma unroll
+      for (int j = 0; j < kBins / 32; ++j) own += sh.hist[(kBins / 32) * lane + j];
+      unsigned long long suffix = own;
+#pragma unroll
+      for (int off = 1; off < 32; off <<= 1) {
+        const unsigned long long t = __shfl_down_sync(0xffffffffu, suffix, off);
+        if (lane + off < 32) suffix += t;
+      }
+      if (shift == 24 && p > 0) {
+        const unsigned long long total = __shfl_sync(0xffffffffu, suffix, 0);
+        tgt = total == 0 ? 0 : top_p_target(p, total);
+      }
+      if (tgt == 0) {  // the same on every lane
+        if (lane == 0) sh.empty = 1;
+      } else {
+        // The digit is in the highest lane whose bins from 8l up, plus what lies above the
+        // prefix, still reach the target (lane 0 always does: the invariant of the select).
+        const unsigned ballot = __ballot_sync(0xffffffffu, above + suffix >= tgt);
+        const int l = ballot ? 31 - __clz(ballot) : 0;
+        if (lane == l) {
+          unsigned long long run = above + suffix - own;
+          int digit = (kBins / 32) * l;
+          for (int b = (kBins / 32) * l + (kBins / 32) - 1; b >= (kBins / 32) * l; --b) {
+            if (run + sh.hist[b] >= tgt) {
+              digit = b;
+              break;
+            }
+            run += sh.hist[b];
+          }
+          sh.digit = static_cast<uint32_t>(digit);
+          sh.above = run;
+        }
+      }
+    }
+    __syncthreads();
+    if (sh.empty) return false;
+    prefix |= sh.digit << shift;
+    mask |= static_cast<uint32_t>(kBins - 1) << shift;
+    above = sh.above;
+  }
+  result = prefix;
+  return true;
+}
+
+// The row's filter threshold: the Gumbel draw considers only c >= thr (see the file comment).
+__device__ float filter_threshold(const float* row, int vocab, const SampleArgs& a) {
+  __shared__ SelectShared sh;
+  const auto cand = [&](int v) {
+    const float l = row[v];
+    return (a.logits_eos_inf && v == a.eos) ? -INFINITY : l;
+  };
+  float tk = -INFINITY;
+  uint32_t key = 0;
+  if (a.top_k > 0) {
+    radix_select<true>(
+        vocab,
+        [&](int v, uint32_t& k) {
+          k = order_key(cand(v));
+          return [] { return 1ull; };
+        },
+        static_cast<unsigned long long>(a.top_k), 0.0, sh, key);
+    tk = key_value(key);
+  }
+  if (!(a.top_p < 1.0)) return tk;
+  float m = -INFINITY;
+  for (int v = threadIdx.x; v < vocab; v += blockDim.x) {
+    const float c = cand(v);
+    m = c > m ? c : m;
+  }
+  m = block_reduce_max(m);
+  if (m == -INFINITY) return tk;
+  const double md = m, T = a.temperature;
+  const bool found = radix_select<false>(
+      vocab,
+      [&](int v, uint32_t& k) {
+        const float c = cand(v);
+        k = order_key(c);
+        return [=] {
+          return c >= tk ? static_cast<unsigned long long>(
+                               top_p_weight((static_cast<double>(c) - md) / T))
+                         : 0ull;
+        };
+      },
+      0, a.top_p, sh, key);
+  return found ? key_value(key) : tk;
+}
+
 // Per-thread state of the one pass over a row.
-template <bool kGumbel, bool kConf>
+template <bool kGumbel, bool kConf, bool kFilter = false>
 struct RowState {
   float best_f = -INFINITY;   // argmax of c (temperature 0)
   double best_d = -INFINITY;  // best Gumbel score (temperature > 0)
@@ -76,12 +241,14 @@ struct RowState {
   float m = -INFINITY;        // running max of f != -inf
   double sum = 0;             // sum of exp(f - m) over the f seen
 
-  __device__ __forceinline__ void visit(float l, int v, const SampleArgs& a, uint64_t pos) {
+  // thr: the filter threshold (kFilter only; the candidate is drawn over c >= thr).
+  __device__ __forceinline__ void visit(float l, int v, const SampleArgs& a, uint64_t pos,
+                                        float thr) {
     if (isnan(l)) nan_at = min(nan_at, v);
     const float c = (a.logits_eos_inf && v == a.eos) ? -INFINITY : l;
     if (!kGumbel) {
       take_better(best_f, best_i, c, v);
-    } else if (c != -INFINITY) {
+    } else if (c != -INFINITY && (!kFilter || c >= thr)) {
       const double u = uniform01(a.seed, RngStream::Gumbel, a.step, pos, static_cast<uint64_t>(v));
       // c - T * log(-log(u)) with separate roundings, as the CPU computes it.
       const double score =
@@ -106,7 +273,7 @@ struct RowState {
 // One block per row. The row is walked as a scalar head up to 16-byte alignment, float4s, and a
 // scalar tail, so any vocab size and row offset works; ties never depend on which thread saw
 // what, because every merge compares indices explicitly.
-template <bool kGumbel, bool kConf>
+template <bool kGumbel, bool kConf, bool kFilter>
 __global__ void __launch_bounds__(kSampleThreads)
     sample_rows_kernel1(float* logits, int64_t vocab, const int64_t* __restrict__ positions,
                         SampleArgs a, int32_t* __restrict__ tokens, double* __restrict__ confidence,
@@ -114,13 +281,15 @@ __global__ void __launch_bounds__(kSampleThreads)
   const int64_t r = blockIdx.x;
   float* row = logits + r * vocab;
   const uint64_t pos = static_cast<uint64_t>(positions[r]);
-  RowState<kGumbel, kConf> st;
+  RowState<kGumbel, kConf, kFilter> st;
+  float thr = -INFINITY;
+  if (kFilter) thr = filter_threshold(row, static_cast<int>(vocab), a);
 
   const int64_t to_align =
       static_cast<int64_t>((16 - reinterpret_cast<uintptr_t>(row) % 16) % 16 / 4);
   const int64_t head = to_align < vocab ? to_align : vocab;
   const int64_t n4 = (vocab - head) / 4;
-  if (threadIdx.x < head) st.visit(row[threadIdx.x], static_cast<int>(threadIdx.x), a, pos);
+  if (threadIdx.x < head) st.visit(row[threadIdx.x], static_cast<int>(threadIdx.x), a, pos, thr);
   const float4* row4 = reinterpret_cast<const float4*>(row + head);
   // Two 16-byte loads issued before the (float64-heavy) work on them, to keep enough bytes in
   // flight per SM for the memory system.
@@ -130,20 +299,20 @@ __global__ void __launch_bounds__(kSampleThreads)
     const float4 q0 = row4[i];
     const float4 q1 = second ? row4[i + stride] : q0;
     const int v0 = static_cast<int>(head + 4 * i);
-    st.visit(q0.x, v0, a, pos);
-    st.visit(q0.y, v0 + 1, a, pos);
-    st.visit(q0.z, v0 + 2, a, pos);
-    st.visit(q0.w, v0 + 3, a, pos);
+    st.visit(q0.x, v0, a, pos, thr);
+    st.visit(q0.y, v0 + 1, a, pos, thr);
+    st.visit(q0.z, v0 + 2, a, pos, thr);
+    st.visit(q0.w, v0 + 3, a, pos, thr);
     if (second) {
       const int v1 = static_cast<int>(head + 4 * (i + stride));
-      st.visit(q1.x, v1, a, pos);
-      st.visit(q1.y, v1 + 1, a, pos);
-      st.visit(q1.z, v1 + 2, a, pos);
-      st.visit(q1.w, v1 + 3, a, pos);
+      st.visit(q1.x, v1, a, pos, thr);
+      st.visit(q1.y, v1 + 1, a, pos, thr);
+      st.visit(q1.z, v1 + 2, a, pos, thr);
+      st.visit(q1.w, v1 + 3, a, pos, thr);
     }
   }
   for (int64_t v = head + 4 * n4 + threadIdx.x; v < vocab; v += blockDim.x)
-    st.visit(row[v], static_cast<int>(v), a, pos);
+    st.visit(row[v], static_cast<int>(v), a, pos, thr);
 
   if (st.nan_at != INT_MAX)
     atomicMin(nan_flag, static_cast<unsigned long long>(r * vocab + st.nan_at));
@@ -181,12 +350,13 @@ __global__ void __launch_bounds__(kSampleThreads)
   }
 }
 
-template <bool kGumbel, bool kConf>
+template <bool kGumbel, bool kConf, bool kFilter = false>
 void sample_launch(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
                    const SampleArgs& a, int32_t* tokens, double* confidence,
                    unsigned long long* flag, cudaStream_t s) {
-  sample_rows_kernel1<kGumbel, kConf><<<static_cast<unsigned>(rows), kSampleThreads, 0, s>>>(
-      logits, vocab, positions, a, tokens, confidence, flag);
+  sample_rows_kernel1<kGumbel, kConf, kFilter>
+      <<<static_cast<unsigned>(rows), kSampleThreads, 0, s>>>(logits, vocab, positions, a, tokens,
+                                                              confidence, flag);
   CUDA_CHECK_LAUNCH("sample_rows_kernel1");
 }
 
@@ -208,16 +378,34 @@ void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* posi
   CUDA_REQUIRE(vocab > 0 && vocab < INT_MAX, "sample_rows: bad vocab size");
   CUDA_REQUIRE(p.temperature >= 0, "sample_rows: negative temperature");
   CUDA_REQUIRE(p.eos_id < vocab && p.eot_id < vocab, "sample_rows: EOS/EOT outside the vocab");
+  CUDA_REQUIRE(p.top_k >= 0, "sample_rows: negative top_k");
+  CUDA_REQUIRE(p.top_p > 0 && p.top_p <= 1, "sample_rows: top_p outside (0, 1]");
+  CUDA_REQUIRE(p.top_p >= 1 || vocab < kTopPMaxVocab, "sample_rows: vocab too large for top_p");
   if (rows == 0) return;
   const cudaStream_t st = to_stream(s);
-  SampleArgs a{p.temperature, p.seed,           static_cast<uint64_t>(p.step), p.eos_id,
-               p.eot_id,      p.logits_eos_inf, p.confidence_eos_eot_inf};
+  const bool gumbel = p.temperature != 0;
+  const bool top_k_on = p.top_k > 0 && p.top_k < vocab;
+  const bool filter = gumbel && (top_k_on || p.top_p < 1);
+  SampleArgs a{p.temperature,
+               p.seed,
+               static_cast<uint64_t>(p.step),
+               p.eos_id,
+               p.eot_id,
+               p.logits_eos_inf,
+               p.confidence_eos_eot_inf,
+               top_k_on ? static_cast<int>(p.top_k) : 0,
+               p.top_p};
   // NaN report: the smallest flat index r * vocab + v of a NaN, or all ones for none.
   AsyncScratch flag(sizeof(unsigned long long), st);
   auto* nan_flag = static_cast<unsigned long long*>(flag.p);
   CUDA_CHECK(cudaMemsetAsync(nan_flag, 0xff, sizeof(unsigned long long), st));
-  const bool gumbel = p.temperature != 0;
-  if (gumbel && p.want_confidence)
+  if (filter && p.want_confidence)
+    sample_launch<true, true, true>(logits, rows, vocab, positions, a, tokens, confidence, nan_flag,
+                                    st);
+  else if (filter)
+    sample_launch<true, false, true>(logits, rows, vocab, positions, a, tokens, confidence,
+                                     nan_flag, st);
+  else if (gumbel && p.want_confidence)
     sample_launch<true, true>(logits, rows, vocab, positions, a, tokens, confidence, nan_flag, st);
   else if (gumbel)
     sample_launch<true, false>(logits, rows, vocab, positions, a, tokens, confidence, nan_flag, st);

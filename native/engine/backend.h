@@ -38,6 +38,9 @@ class Backend {
   virtual const void* weight(const TensorView& t) = 0;
   // Bytes the backend can still allocate, or SIZE_MAX when it cannot tell (host memory).
   virtual size_t free_bytes() const = 0;
+  // After an error: whether the backend can still run (a GPU whose context hit a sticky fault,
+  // such as an illegal address, cannot). Empty when usable, else the reason.
+  virtual std::string broken() { return {}; }
 
   // Copies `bytes` within backend memory.
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;

@@ -26,8 +26,34 @@ std::shared_ptr<Model> Model::load(const ModelLoadSpec& spec) {
   return m;
 }
 
+void Model::throw_if_broken() const {
+  if (!broken_.empty())
+    throw EngineError(ErrorCode::Internal,
+                      "the model is no longer usable (" + broken_ + "); load it again");
+}
+
+template <class F>
+auto Model::guarded(F&& fn) -> decltype(fn()) {
+  throw_if_broken();
+  try {
+    return fn();
+  } catch (const EngineError& e) {
+    if (e.code() != ErrorCode::Internal) throw;
+    const std::string why = backend_->broken();
+    if (why.empty()) throw;
+    broken_ = backend_->name() + " failed: " + why;
+    throw EngineError(ErrorCode::Internal,
+                      std::string(e.what()) + "; the model is no longer usable, load it again");
+  }
+}
+
 std::vector<float> Model::logits(const std::vector<int32_t>& ids, const CancelFn& cancelled) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return guarded([&] { return logits_locked(ids, cancelled); });
+}
+
+std::vector<float> Model::logits_locked(const std::vector<int32_t>& ids,
+                                        const CancelFn& cancelled) {
   const int64_t n = static_cast<int64_t>(ids.size());
   if (n == 0) throw EngineError(ErrorCode::InvalidArgument, "logits: inputIds is empty");
   const size_t bytes = static_cast<size_t>(n * spec().vocab) * sizeof(float);
@@ -50,7 +76,7 @@ MaskedResult Model::generate(const MaskedRequest& req,
                              const std::function<void(const StepEvent&)>& on_step,
                              const CancelFn& cancelled) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return generate_masked(*net_, *backend_, req, on_step, cancelled);
+  return guarded([&] { return generate_masked(*net_, *backend_, req, on_step, cancelled); });
 }
 
 }  // namespace difflm

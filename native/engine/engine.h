@@ -41,6 +41,13 @@ class Model {
 
  private:
   Model() = default;
+  // Runs fn; if it fails and the backend says it can no longer run, remembers why, so this and
+  // every later call report that the model must be loaded again.
+  template <class F>
+  auto guarded(F&& fn) -> decltype(fn());
+  void throw_if_broken() const;
+  std::vector<float> logits_locked(const std::vector<int32_t>& ids, const CancelFn& cancelled);
+  std::string broken_;
   // Destroyed in reverse order: the network (and its backend buffers) before the backend.
   std::unique_ptr<WeightStore> weights_;
   std::unique_ptr<Backend> backend_;

@@ -125,7 +125,8 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
     for (int64_t i = 0; i < rows; ++i)
       std::copy_n(ob.data() + i * hd, hd, out + (i0 + i) * q_stride + h * hd);
   };
-  if (pool) pool->run(n_heads * q_blocks, task);
+  if (pool)
+    pool->run(n_heads * q_blocks, task);
   else
     for (int64_t t = 0; t < n_heads * q_blocks; ++t) task(t);
 }

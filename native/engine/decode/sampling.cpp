@@ -61,18 +61,29 @@ void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const T
   }
   if (total == 0) return;
   const uint64_t target = top_p_target(f.top_p, total);
-  std::sort(cand.begin(), cand.end(),
-            [](const std::pair<float, uint64_t>& a, const std::pair<float, uint64_t>& b) {
-              return a.first > b.first;
-            });
-  float cutoff = cand.back().first;
-  uint64_t cum = 0;
-  for (const auto& cw : cand) {
-    cum += cw.second;
-    if (cum >= target) {
-      cutoff = cw.first;
-      break;
+  // Only the head of the order is needed: take the n largest (nth_element), and sort and scan
+  // them if their weight reaches the target, else grow n. The cumulative weights within the
+  // head are those of the full descending order (tied values have equal weights), so the first
+  // to reach the target is the same token value as with a full sort.
+  const auto desc = [](const std::pair<float, uint64_t>& a, const std::pair<float, uint64_t>& b) {
+    return a.first > b.first;
+  };
+  float cutoff = kNegInfF;
+  for (size_t n = std::min<size_t>(256, cand.size());; n = std::min(cand.size(), n * 8)) {
+    if (n < cand.size()) std::nth_element(cand.begin(), cand.begin() + n, cand.end(), desc);
+    uint64_t head = 0;
+    for (size_t j = 0; j < n; ++j) head += cand[j].second;
+    if (head < target && n < cand.size()) continue;
+    std::sort(cand.begin(), cand.begin() + n, desc);
+    uint64_t cum = 0;
+    for (size_t j = 0; j < n; ++j) {
+      cum += cand[j].second;
+      if (cum >= target) {
+        cutoff = cand[j].first;
+        break;
+      }
     }
+    break;
   }
   for (int64_t v = 0; v < vocab; ++v)
     if (logits[v] < cutoff) logits[v] = kNegInfF;

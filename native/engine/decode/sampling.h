@@ -24,7 +24,9 @@
 // (c - m) / T < -32 weigh 0 (their probability is below 1.3e-14 of the most likely one's).
 // Differences from HF: HF computes the softmax in float32 and may split a tie group at the
 // cutoff (sort order); here ties at both cutoffs are kept whole. Dream's sample_tokens applies
-// top-p BEFORE top-k; this follows HF's order (top-k, then top-p).
+// top-p BEFORE top-k, keeps a token iff the mass before it is <= p (not < p), and takes its
+// confidence from the filtered distribution; this follows HF's order (top-k, then top-p) and
+// LLaDA's confidence (see sample_row_filtered).
 #pragma once
 
 #include <math.h>
@@ -38,9 +40,7 @@ namespace difflm {
 struct TopKTopP {
   int64_t top_k = 0;   // 0: off (also off when >= vocab)
   double top_p = 1.0;  // 1: off (must be in (0, 1])
-  bool active(int64_t vocab) const {
-    return (top_k > 0 && top_k < vocab) || top_p < 1.0;
-  }
+  bool active(int64_t vocab) const { return (top_k > 0 && top_k < vocab) || top_p < 1.0; }
 };
 
 // The largest vocabulary for which the top-p weights sum within uint64 (each weight <= 2^40).
@@ -68,7 +68,7 @@ DIFFLM_HD uint64_t top_p_weight(double z) {
   p = fma(p, r, 0.5);
   p = fma(p, r, 1.0);
   p = fma(p, r, 1.0);
-  const double e = ldexp(p, static_cast<int>(n));  // exact: n in [-47, 0], no subnormals
+  const double e = ldexp(p, static_cast<int>(n));           // exact: n in [-47, 0], no subnormals
   return static_cast<uint64_t>(e * 1099511627776.0 + 0.5);  // 2^40; the product is exact
 }
 

@@ -106,8 +106,8 @@ size_t LladaModel::work_bytes(int64_t batch, int64_t len, int64_t rows) const {
   return static_cast<size_t>(floats) * sizeof(float);
 }
 
-void LladaModel::forward(const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
-                         int64_t row1, float* logits, const CheckCancel& check_cancel) const {
+void LladaModel::forward(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
+                         float* logits, const CheckCancel& check_cancel) const {
   check_shape(batch, len, row0, row1);
   for (int64_t i = 0; i < batch * len; ++i)
     if (ids[i] < 0 || ids[i] >= spec_.vocab)

@@ -45,8 +45,8 @@ class LladaModel {
                float* logits, const CheckCancel& check_cancel) const;
   // The same with the ids already in backend memory (the decode loop's device-resident canvas);
   // they are not range-checked here.
-  void forward_resident(const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
-                        int64_t row1, float* logits, const CheckCancel& check_cancel) const;
+  void forward_resident(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
+                        float* logits, const CheckCancel& check_cancel) const;
 
   // Bytes of weights the model reads (what a GPU backend uploads).
   static size_t weight_bytes(const LladaSpec& spec, const WeightStore& weights);
