@@ -208,5 +208,21 @@ __host__ __device__ inline bool is_aligned(const void* p, size_t bytes) {
   return (reinterpret_cast<uintptr_t>(p) % bytes) == 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Scratch memory
+// ---------------------------------------------------------------------------------------------
+
+// A stream-ordered device allocation freed on every exit path (also when a check throws).
+struct AsyncScratch {
+  void* p = nullptr;
+  cudaStream_t s;
+  AsyncScratch(size_t bytes, cudaStream_t st) : s(st) { CUDA_CHECK(cudaMallocAsync(&p, bytes, s)); }
+  ~AsyncScratch() {
+    if (p) cudaFreeAsync(p, s);  // nothing to do about a failure here
+  }
+  AsyncScratch(const AsyncScratch&) = delete;
+  AsyncScratch& operator=(const AsyncScratch&) = delete;
+};
+
 }  // namespace cuda
 }  // namespace difflm

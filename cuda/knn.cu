@@ -135,16 +135,6 @@ void knn_launch(dim3 grid, const float* x, int64_t rows, int64_t dim, const void
   CUDA_CHECK_LAUNCH("knn_round_kernel1");
 }
 
-// A stream-ordered device allocation freed on every exit path (also when a check throws).
-struct AsyncScratch {
-  void* p = nullptr;
-  cudaStream_t s;
-  AsyncScratch(size_t bytes, cudaStream_t st) : s(st) { CUDA_CHECK(cudaMallocAsync(&p, bytes, s)); }
-  ~AsyncScratch() {
-    if (p) cudaFreeAsync(p, s);  // nothing to do about a failure here
-  }
-};
-
 }  // namespace
 
 void knn_round(const float* x, int64_t rows, int64_t dim, const void* E, DType et, int64_t vocab,

@@ -360,16 +360,6 @@ void sample_launch(float* logits, int64_t rows, int64_t vocab, const int64_t* po
   CUDA_CHECK_LAUNCH("sample_rows_kernel1");
 }
 
-// A stream-ordered device allocation freed on every exit path (also when a check throws).
-struct AsyncScratch {
-  void* p = nullptr;
-  cudaStream_t s;
-  AsyncScratch(size_t bytes, cudaStream_t st) : s(st) { CUDA_CHECK(cudaMallocAsync(&p, bytes, s)); }
-  ~AsyncScratch() {
-    if (p) cudaFreeAsync(p, s);  // nothing to do about a failure here
-  }
-};
-
 }  // namespace
 
 void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,

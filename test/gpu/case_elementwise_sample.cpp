@@ -19,6 +19,7 @@
 #include "dtype.h"
 #include "errors.h"
 #include "kernels.h"
+#include "sample_compare.h"
 
 using namespace difflm_gpu;
 using difflm::DType;
@@ -196,51 +197,7 @@ GPU_CASE(embedding) {
   report("embedding bf16", shape({N, D}), ms, 0, 6.0 * N * D);
 }
 
-namespace {
-
-// Bitwise float equality (so -inf == -inf and NaN is caught), for the in-place logit writes.
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
-
-// One sample_rows configuration against sample_row on the same logits.
-void check_sample(const std::vector<float>& logits, int64_t rows, int64_t vocab,
-                  const difflm::cuda::SampleParams& p, const std::string& what) {
-  std::vector<int64_t> pos(rows);
-  for (int64_t r = 0; r < rows; ++r) pos[r] = 1000 + 7 * r;  // canvas positions key the noise
-  difflm::MaskedRequest req;
-  req.temperature = p.temperature, req.seed = p.seed, req.eos_id = p.eos_id, req.eot_id = p.eot_id;
-  req.logits_eos_inf = p.logits_eos_inf, req.confidence_eos_eot_inf = p.confidence_eos_eot_inf;
-  req.remasking = p.want_confidence ? difflm::Remasking::LowConfidence : difflm::Remasking::Random;
-  auto want_logits = logits;
-  std::vector<int32_t> want_tok(rows);
-  std::vector<double> want_conf(rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    const auto c = difflm::sample_row(want_logits.data() + r * vocab, vocab, req, p.step, pos[r]);
-    want_tok[r] = c.token, want_conf[r] = c.confidence;
-  }
-  DeviceBuffer dl(logits.size() * 4), dpos(rows * 8), dtok(rows * 4), dconf(rows * 8);
-  dl.upload(logits.data(), logits.size() * 4);
-  dpos.upload(pos.data(), rows * 8);
-  dtok.poison();
-  dconf.poison();
-  difflm::cuda::sample_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), p, dtok.as<int32_t>(),
-                            dconf.as<double>(), nullptr);
-  validate_exact(what + " tokens", download_vec<int32_t>(dtok, rows), want_tok);
-  const auto conf = download_vec<double>(dconf, rows);
-  double worst = 0;
-  bool ok = true;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (std::isnan(conf[r])) ok = false;
-    const double err =
-        want_conf[r] == 0 ? std::fabs(conf[r]) : std::fabs(conf[r] / want_conf[r] - 1);
-    worst = std::max(worst, err);
-  }
-  expect(what + " confidence", ok && worst <= 1e-9, "worst rel err " + std::to_string(worst));
-  expect(what + " logits after", same_bits(download_vec<float>(dl, logits.size()), want_logits));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 GPU_CASE(sample_rows) {
   std::mt19937 rng(105);
@@ -260,15 +217,15 @@ GPU_CASE(sample_rows) {
         p.temperature = T, p.seed = 0x1234567890abcdefull + flags, p.step = 3 + flags;
         p.eos_id = eos, p.eot_id = eot;
         p.logits_eos_inf = flags & 1, p.confidence_eos_eot_inf = flags & 2;
-        check_sample(logits, rows, vocab, p,
-                     "sample_rows V " + std::to_string(vocab) + " T " + std::to_string(T) +
-                         " eosinf " + std::to_string(flags & 1) + " confinf " +
-                         std::to_string(flags >> 1));
+        check_sample_rows(logits, rows, vocab, p,
+                          "sample_rows V " + std::to_string(vocab) + " T " + std::to_string(T) +
+                              " eosinf " + std::to_string(flags & 1) + " confinf " +
+                              std::to_string(flags >> 1));
       }
     difflm::cuda::SampleParams p;
     p.temperature = 0.7, p.want_confidence = false, p.eos_id = eos;
-    check_sample(logits, rows, vocab, p,
-                 "sample_rows V " + std::to_string(vocab) + " no confidence");
+    check_sample_rows(logits, rows, vocab, p,
+                      "sample_rows V " + std::to_string(vocab) + " no confidence");
   }
   // NaN: must throw EngineError(Internal) naming the canvas position, like the CPU.
   {

@@ -20,59 +20,16 @@
 #include "decode/sampling.h"
 #include "decode/select.h"
 #include "kernels.h"
+#include "sample_compare.h"
 
 using namespace difflm_gpu;
 
 namespace {
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
-
 std::string fstr(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", x);
   return buf;
-}
-
-// One sample_rows configuration (with its filter) against sample_row_filtered on the same logits.
-void check_filtered(const std::vector<float>& logits, int64_t rows, int64_t vocab,
-                    const difflm::cuda::SampleParams& p, const std::string& what) {
-  std::vector<int64_t> pos(rows);
-  for (int64_t r = 0; r < rows; ++r) pos[r] = 1000 + 7 * r;  // canvas positions key the noise
-  difflm::MaskedRequest req;
-  req.temperature = p.temperature, req.seed = p.seed, req.eos_id = p.eos_id, req.eot_id = p.eot_id;
-  req.logits_eos_inf = p.logits_eos_inf, req.confidence_eos_eot_inf = p.confidence_eos_eot_inf;
-  req.remasking = p.want_confidence ? difflm::Remasking::LowConfidence : difflm::Remasking::Random;
-  difflm::TopKTopP f;
-  f.top_k = p.top_k, f.top_p = p.top_p;
-  auto want_logits = logits;
-  std::vector<int32_t> want_tok(rows);
-  std::vector<double> want_conf(rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    const auto c =
-        difflm::sample_row_filtered(want_logits.data() + r * vocab, vocab, req, f, p.step, pos[r]);
-    want_tok[r] = c.token, want_conf[r] = c.confidence;
-  }
-  DeviceBuffer dl(logits.size() * 4), dpos(rows * 8), dtok(rows * 4), dconf(rows * 8);
-  dl.upload(logits.data(), logits.size() * 4);
-  dpos.upload(pos.data(), rows * 8);
-  dtok.poison();
-  dconf.poison();
-  difflm::cuda::sample_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), p, dtok.as<int32_t>(),
-                            dconf.as<double>(), nullptr);
-  validate_exact(what + " tokens", download_vec<int32_t>(dtok, rows), want_tok);
-  const auto conf = download_vec<double>(dconf, rows);
-  double worst = 0;
-  bool ok = true;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (std::isnan(conf[r])) ok = false;
-    const double err =
-        want_conf[r] == 0 ? std::fabs(conf[r]) : std::fabs(conf[r] / want_conf[r] - 1);
-    worst = std::max(worst, err);
-  }
-  expect(what + " confidence", ok && worst <= 1e-9, "worst rel err " + std::to_string(worst));
-  expect(what + " logits after", same_bits(download_vec<float>(dl, logits.size()), want_logits));
 }
 
 // `rows` copies of one row: every row draws with other noise, so the draws spread over the kept
@@ -125,19 +82,19 @@ GPU_CASE(sample_rows_top_k_top_p) {
           p.eos_id = eos, p.eot_id = eot;
           p.logits_eos_inf = flags & 1, p.confidence_eos_eot_inf = true;
           p.top_k = f.k, p.top_p = f.p;
-          check_filtered(logits, rows, vocab, p,
-                         "sample_rows filtered V " + std::to_string(vocab) + " T " + fstr(T) +
-                             " k " + std::to_string(f.k) + " p " + fstr(f.p) + " eosinf " +
-                             std::to_string(flags));
+          check_sample_rows(logits, rows, vocab, p,
+                            "sample_rows filtered V " + std::to_string(vocab) + " T " + fstr(T) +
+                                " k " + std::to_string(f.k) + " p " + fstr(f.p) + " eosinf " +
+                                std::to_string(flags));
         }
     // No confidence wanted; and T = 0, where the filter must change nothing.
     difflm::cuda::SampleParams p;
     p.temperature = 0.7, p.want_confidence = false, p.eos_id = eos, p.top_k = 20, p.top_p = 0.7;
-    check_filtered(logits, rows, vocab, p,
-                   "sample_rows filtered V " + std::to_string(vocab) + " no confidence");
+    check_sample_rows(logits, rows, vocab, p,
+                      "sample_rows filtered V " + std::to_string(vocab) + " no confidence");
     p.temperature = 0, p.want_confidence = true, p.confidence_eos_eot_inf = true, p.eot_id = eot;
-    check_filtered(logits, rows, vocab, p,
-                   "sample_rows filtered V " + std::to_string(vocab) + " T 0");
+    check_sample_rows(logits, rows, vocab, p,
+                      "sample_rows filtered V " + std::to_string(vocab) + " T 0");
   }
   // A row with every logit -inf but one, and one with all -inf (token 0, confidence 0).
   {
@@ -146,7 +103,7 @@ GPU_CASE(sample_rows_top_k_top_p) {
     logits[123] = 1.f;
     difflm::cuda::SampleParams p;
     p.temperature = 1.0, p.top_k = 5, p.top_p = 0.5;
-    check_filtered(logits, rows, vocab, p, "sample_rows filtered almost all -inf");
+    check_sample_rows(logits, rows, vocab, p, "sample_rows filtered almost all -inf");
   }
   // Timing at LLaDA-8B: 126464-wide rows, with top-k 50 + top-p 0.9 and top-p 0.9 alone.
   const int64_t V = 126464;

@@ -66,14 +66,18 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
                  " is outside the vocabulary (" + std::to_string(spec.vocab) + " rows)");
 }
 
-Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
-                     int64_t pos) {
-  const float neg_inf = -std::numeric_limits<float>::infinity();
+void throw_if_nan_logits(const float* logits, int64_t vocab, int64_t pos) {
   for (int64_t v = 0; v < vocab; ++v)
     if (std::isnan(logits[v]))
       throw EngineError(ErrorCode::Internal, "logits at canvas position " + std::to_string(pos) +
                                                  " contain NaN (token " + std::to_string(v) +
                                                  "); the weights may be corrupt");
+}
+
+Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
+                     int64_t pos) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  throw_if_nan_logits(logits, vocab, pos);
   if (req.logits_eos_inf && req.eos_id >= 0) logits[req.eos_id] = neg_inf;
 
   // Candidate x0: argmax of the logits, or of exp(l) / E^T with E ~ Exp(1) drawn in float64

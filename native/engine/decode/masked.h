@@ -60,6 +60,9 @@ struct Candidate {
   int32_t token;
   double confidence;
 };
+// Throws EngineError(Internal) naming the position and token when a logit is NaN.
+void throw_if_nan_logits(const float* logits, int64_t vocab, int64_t pos);
+
 Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
                      int64_t pos);
 

@@ -1,0 +1,16 @@
+// One sample_rows configuration (top-k/top-p included) against its CPU twin on the same logits:
+// tokens exact, confidence within 1e-9 relative, the in-place logit writes bit-exact.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+
+namespace difflm_gpu {
+
+void check_sample_rows(const std::vector<float>& logits, int64_t rows, int64_t vocab,
+                       const difflm::cuda::SampleParams& p, const std::string& what);
+
+}  // namespace difflm_gpu
