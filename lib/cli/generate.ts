@@ -18,6 +18,7 @@ interface GenerateFlags {
   cfgScale?: number;
   seed?: number;
   threads?: number;
+  device?: 'cpu' | 'cuda' | 'auto';
   chat?: boolean;
   system?: string;
   showDenoising?: boolean;
@@ -65,10 +66,10 @@ function summary(r: GenerateResult): string {
 
 async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal): Promise<void> {
   const text = promptArg === '-' ? readFileSync(0, 'utf8') : promptArg;
-  const model = await loadModel(
-    flags.model,
-    flags.threads === undefined ? {} : { threads: flags.threads },
-  );
+  const model = await loadModel(flags.model, {
+    ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+    ...(flags.device === undefined ? {} : { device: flags.device }),
+  });
   try {
     const options: GenerateOptions = {
       genLength: flags.genLength,
@@ -128,6 +129,12 @@ export function registerGenerate(program: Command, signal: AbortSignal): void {
     .option('--cfg-scale <s>', 'classifier-free guidance scale (default 0)', parseNumber)
     .option('--seed <n>', 'random seed (default 0)', parseNumber)
     .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber)
+    .addOption(
+      new Option(
+        '--device <device>',
+        'where to run (default: auto = CUDA if usable, else CPU)',
+      ).choices(['cpu', 'cuda', 'auto']),
+    )
     .option('--chat', 'wrap the prompt in the model chat template as a user message')
     .option('--system <text>', 'system message (with --chat)')
     .option('--show-denoising', 'redraw the canvas live as masks are filled (on a terminal)')
