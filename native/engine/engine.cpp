@@ -6,23 +6,26 @@
 namespace difflm {
 
 std::shared_ptr<Model> Model::load(const ModelLoadSpec& spec) {
-  if (spec.arch != "llada")
+  if (spec.arch != "llada" && spec.arch != "llama")
     throw EngineError(ErrorCode::ModelLoad, "unknown architecture \"" + spec.arch + "\"");
+  LladaSpec net_spec = spec.llada;
+  net_spec.layout = spec.arch == "llama" ? Layout::Llama : Layout::Llada;
+  net_spec.causal = spec.arch == "llama";
   if (spec.threads < 1 || spec.threads > 1024)
     throw EngineError(ErrorCode::InvalidArgument, "threads must be between 1 and 1024");
-  spec.llada.validate();
+  net_spec.validate();
   std::shared_ptr<Model> m(new Model());
   m->weights_ = std::make_unique<WeightStore>(spec.files);
   m->backend_ = make_backend(spec.device, spec.threads);
   // A GPU must hold every weight: refuse before allocating anything when it cannot.
-  const size_t need = LladaModel::weight_bytes(spec.llada, *m->weights_);
+  const size_t need = LladaModel::weight_bytes(net_spec, *m->weights_);
   const size_t free = m->backend_->free_bytes();
   if (need > free)
     throw EngineError(ErrorCode::OutOfMemory, "the model needs " + std::to_string(need) +
                                                   " bytes of " + m->backend_->name() +
                                                   " memory for its weights but only " +
                                                   std::to_string(free) + " bytes are free");
-  m->net_ = std::make_unique<LladaModel>(spec.llada, *m->weights_, *m->backend_);
+  m->net_ = std::make_unique<LladaModel>(net_spec, *m->weights_, *m->backend_);
   return m;
 }
 
@@ -77,6 +80,13 @@ MaskedResult Model::generate(const MaskedRequest& req,
                              const CancelFn& cancelled) {
   std::lock_guard<std::mutex> lock(mutex_);
   return guarded([&] { return generate_masked(*net_, *backend_, req, on_step, cancelled); });
+}
+
+ArResult Model::generate_ar(const ArRequest& req,
+                            const std::function<void(const StepEvent&)>& on_step,
+                            const CancelFn& cancelled) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return guarded([&] { return difflm::generate_ar(*net_, *backend_, req, on_step, cancelled); });
 }
 
 }  // namespace difflm

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "decode/ar.h"
 #include "decode/masked.h"
 #include "model/llada.h"
 #include "safetensors.h"
@@ -17,7 +18,7 @@
 namespace difflm {
 
 struct ModelLoadSpec {
-  std::string arch;  // "llada"
+  std::string arch;  // "llada" (masked diffusion) or "llama" (causal, AR)
   std::vector<std::string> files;
   LladaSpec llada;
   int threads = 1;
@@ -38,6 +39,9 @@ class Model {
   MaskedResult generate(const MaskedRequest& req,
                         const std::function<void(const StepEvent&)>& on_step,
                         const CancelFn& cancelled);
+  // Left-to-right decoding with a KV cache (causal models).
+  ArResult generate_ar(const ArRequest& req, const std::function<void(const StepEvent&)>& on_step,
+                       const CancelFn& cancelled);
 
  private:
   Model() = default;

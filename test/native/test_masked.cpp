@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "st_writer.h"
 #include "test.h"
+#include "tiny_model.h"
 
 using namespace difflm;
 using namespace difflm_test;
@@ -20,41 +21,6 @@ LladaSpec tiny_spec() {
   s.d_model = 24, s.n_layers = 2, s.n_heads = 4, s.n_kv_heads = 2, s.mlp_hidden = 40;
   s.vocab = 53, s.max_seq_len = 64, s.rope_theta = 10000, s.rms_eps = 1e-5;
   return s;
-}
-
-// A random checkpoint in LLaDA's tensor layout; `skip` leaves one tensor out.
-std::string write_tiny(const LladaSpec& s, const std::string& skip = "") {
-  std::mt19937 rng(42);
-  const int64_t d = s.d_model, kv = s.n_kv_heads * s.head_dim();
-  std::vector<StTensor> ts;
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale) {
-    if (name == skip) return;
-    int64_t n = 1;
-    for (auto x : shape) n *= x;
-    auto v = random_floats(n, rng, scale);
-    if (shape.size() == 1)
-      for (auto& x : v) x = 1.f + x;
-    ts.push_back(f32_tensor(name, shape, v));
-  };
-  const std::string p = "model.transformer.";
-  add(p + "wte.weight", {s.vocab, d}, 1.f);
-  for (int64_t i = 0; i < s.n_layers; ++i) {
-    const std::string b = p + "blocks." + std::to_string(i) + ".";
-    add(b + "attn_norm.weight", {d}, 0.1f);
-    add(b + "q_proj.weight", {d, d}, 0.3f);
-    add(b + "k_proj.weight", {kv, d}, 0.3f);
-    add(b + "v_proj.weight", {kv, d}, 0.3f);
-    add(b + "attn_out.weight", {d, d}, 0.2f);
-    add(b + "ff_norm.weight", {d}, 0.1f);
-    add(b + "ff_proj.weight", {s.mlp_hidden, d}, 0.2f);
-    add(b + "up_proj.weight", {s.mlp_hidden, d}, 0.2f);
-    add(b + "ff_out.weight", {d, s.mlp_hidden}, 0.15f);
-  }
-  add(p + "ln_f.weight", {d}, 0.1f);
-  add(p + "ff_out.weight", {s.vocab, d}, 0.5f);
-  const std::string path = temp_dir() + "/model.safetensors";
-  write_file(path, safetensors_bytes(ts));
-  return path;
 }
 
 std::shared_ptr<Model> load_tiny(int threads) {

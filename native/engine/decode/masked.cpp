@@ -32,6 +32,10 @@ void throw_if_cancelled(const CancelFn& cancelled) {
 }  // namespace
 
 void MaskedRequest::validate(const LladaSpec& spec) const {
+  if (spec.causal)
+    bad_option(
+        "masked diffusion needs a bidirectional model; this one is causal (use "
+        "left-to-right decoding)");
   if (gen_length <= 0) bad_option("genLength must be a positive integer");
   if (block_length <= 0) bad_option("blockLength must be a positive integer");
   if (gen_length % block_length != 0)

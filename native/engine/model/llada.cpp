@@ -1,5 +1,6 @@
 #include "llada.h"
 
+#include <map>
 #include <new>
 #include <utility>
 
@@ -13,8 +14,44 @@ WeightMatrix matrix(Backend& be, const TensorView& t) {
   return WeightMatrix{be.weight(t), t.dtype, t.shape[0], t.shape[1]};
 }
 
-std::string block_name(int64_t i, const char* leaf) {
-  return "model.transformer.blocks." + std::to_string(i) + "." + leaf + ".weight";
+// What each tensor does, and its name in either layout.
+enum class Role { Embed, FinalNorm, Head, AttnNorm, FfnNorm, Q, K, V, O, Gate, Up, Down };
+
+std::string tensor_name(Layout layout, Role role, int64_t layer = 0) {
+  const std::string i = std::to_string(layer);
+  if (layout == Layout::Llada) {
+    const std::string b = "model.transformer.blocks." + i + ".";
+    switch (role) {
+      case Role::Embed: return "model.transformer.wte.weight";
+      case Role::FinalNorm: return "model.transformer.ln_f.weight";
+      case Role::Head: return "model.transformer.ff_out.weight";
+      case Role::AttnNorm: return b + "attn_norm.weight";
+      case Role::FfnNorm: return b + "ff_norm.weight";
+      case Role::Q: return b + "q_proj.weight";
+      case Role::K: return b + "k_proj.weight";
+      case Role::V: return b + "v_proj.weight";
+      case Role::O: return b + "attn_out.weight";
+      case Role::Gate: return b + "ff_proj.weight";
+      case Role::Up: return b + "up_proj.weight";
+      case Role::Down: return b + "ff_out.weight";
+    }
+  }
+  const std::string b = "model.layers." + i + ".";
+  switch (role) {
+    case Role::Embed: return "model.embed_tokens.weight";
+    case Role::FinalNorm: return "model.norm.weight";
+    case Role::Head: return "lm_head.weight";
+    case Role::AttnNorm: return b + "input_layernorm.weight";
+    case Role::FfnNorm: return b + "post_attention_layernorm.weight";
+    case Role::Q: return b + "self_attn.q_proj.weight";
+    case Role::K: return b + "self_attn.k_proj.weight";
+    case Role::V: return b + "self_attn.v_proj.weight";
+    case Role::O: return b + "self_attn.o_proj.weight";
+    case Role::Gate: return b + "mlp.gate_proj.weight";
+    case Role::Up: return b + "mlp.up_proj.weight";
+    case Role::Down: return b + "mlp.down_proj.weight";
+  }
+  return {};
 }
 
 }  // namespace
@@ -35,29 +72,35 @@ void LladaSpec::validate() const {
   need(rms_eps > 0, "rmsNormEps must be positive");
 }
 
-// Every tensor the model reads, with its expected shape, in load order.
-static std::vector<std::pair<std::string, std::vector<int64_t>>> tensor_list(const LladaSpec& s) {
+// Every tensor the model reads, with its role and expected shape, in load order.
+struct TensorSpec {
+  Role role;
+  int64_t layer;
+  std::vector<int64_t> shape;
+};
+
+static std::vector<TensorSpec> tensor_list(const LladaSpec& s) {
   const int64_t d = s.d_model, kv = s.n_kv_heads * s.head_dim();
-  std::vector<std::pair<std::string, std::vector<int64_t>>> list = {
-      {"model.transformer.wte.weight", {s.vocab, d}}, {"model.transformer.ln_f.weight", {d}}};
-  if (!s.weight_tying) list.push_back({"model.transformer.ff_out.weight", {s.vocab, d}});
+  std::vector<TensorSpec> list = {{Role::Embed, 0, {s.vocab, d}}, {Role::FinalNorm, 0, {d}}};
+  if (!s.weight_tying) list.push_back({Role::Head, 0, {s.vocab, d}});
   for (int64_t i = 0; i < s.n_layers; ++i) {
-    list.push_back({block_name(i, "attn_norm"), {d}});
-    list.push_back({block_name(i, "ff_norm"), {d}});
-    list.push_back({block_name(i, "q_proj"), {d, d}});
-    list.push_back({block_name(i, "k_proj"), {kv, d}});
-    list.push_back({block_name(i, "v_proj"), {kv, d}});
-    list.push_back({block_name(i, "attn_out"), {d, d}});
-    list.push_back({block_name(i, "ff_proj"), {s.mlp_hidden, d}});
-    list.push_back({block_name(i, "up_proj"), {s.mlp_hidden, d}});
-    list.push_back({block_name(i, "ff_out"), {d, s.mlp_hidden}});
+    list.push_back({Role::AttnNorm, i, {d}});
+    list.push_back({Role::FfnNorm, i, {d}});
+    list.push_back({Role::Q, i, {d, d}});
+    list.push_back({Role::K, i, {kv, d}});
+    list.push_back({Role::V, i, {kv, d}});
+    list.push_back({Role::O, i, {d, d}});
+    list.push_back({Role::Gate, i, {s.mlp_hidden, d}});
+    list.push_back({Role::Up, i, {s.mlp_hidden, d}});
+    list.push_back({Role::Down, i, {d, s.mlp_hidden}});
   }
   return list;
 }
 
 size_t LladaModel::weight_bytes(const LladaSpec& spec, const WeightStore& w) {
   size_t n = 0;
-  for (const auto& [name, shape] : tensor_list(spec)) n += w.require(name, shape).bytes;
+  for (const TensorSpec& t : tensor_list(spec))
+    n += w.require(tensor_name(spec.layout, t.role, t.layer), t.shape).bytes;
   return n;
 }
 
@@ -65,29 +108,28 @@ LladaModel::LladaModel(const LladaSpec& spec, const WeightStore& w, Backend& be)
     : spec_(spec), be_(be) {
   spec_.validate();
   // Check every name and shape before preparing (uploading) anything.
-  for (const auto& [name, shape] : tensor_list(spec_)) w.require(name, shape);
-  const int64_t d = spec_.d_model, kv = spec_.n_kv_heads * spec_.head_dim();
-  auto norm = [&](const std::string& name) {
-    const TensorView& t = w.require(name, {d});
+  std::map<std::pair<Role, int64_t>, const TensorView*> found;
+  for (const TensorSpec& t : tensor_list(spec_))
+    found[{t.role, t.layer}] = &w.require(tensor_name(spec_.layout, t.role, t.layer), t.shape);
+  auto get = [&](Role r, int64_t i) -> const TensorView& { return *found.at({r, i}); };
+  auto norm = [&](Role r, int64_t i) {
+    const TensorView& t = get(r, i);
     return Norm{be.weight(t), t.dtype};
   };
-  const TensorView& wte = w.require("model.transformer.wte.weight", {spec_.vocab, d});
-  wte_ = Norm{be.weight(wte), wte.dtype};
-  ln_f_ = norm("model.transformer.ln_f.weight");
-  head_ = spec_.weight_tying
-              ? matrix(be, wte)
-              : matrix(be, w.require("model.transformer.ff_out.weight", {spec_.vocab, d}));
+  wte_ = norm(Role::Embed, 0);
+  ln_f_ = norm(Role::FinalNorm, 0);
+  head_ = matrix(be, get(spec_.weight_tying ? Role::Embed : Role::Head, 0));
   for (int64_t i = 0; i < spec_.n_layers; ++i) {
     Layer L;
-    L.attn_norm = norm(block_name(i, "attn_norm"));
-    L.ff_norm = norm(block_name(i, "ff_norm"));
-    L.q = matrix(be, w.require(block_name(i, "q_proj"), {d, d}));
-    L.k = matrix(be, w.require(block_name(i, "k_proj"), {kv, d}));
-    L.v = matrix(be, w.require(block_name(i, "v_proj"), {kv, d}));
-    L.o = matrix(be, w.require(block_name(i, "attn_out"), {d, d}));
-    L.gate = matrix(be, w.require(block_name(i, "ff_proj"), {spec_.mlp_hidden, d}));
-    L.up = matrix(be, w.require(block_name(i, "up_proj"), {spec_.mlp_hidden, d}));
-    L.down = matrix(be, w.require(block_name(i, "ff_out"), {d, spec_.mlp_hidden}));
+    L.attn_norm = norm(Role::AttnNorm, i);
+    L.ff_norm = norm(Role::FfnNorm, i);
+    L.q = matrix(be, get(Role::Q, i));
+    L.k = matrix(be, get(Role::K, i));
+    L.v = matrix(be, get(Role::V, i));
+    L.o = matrix(be, get(Role::O, i));
+    L.gate = matrix(be, get(Role::Gate, i));
+    L.up = matrix(be, get(Role::Up, i));
+    L.down = matrix(be, get(Role::Down, i));
     layers_.push_back(L);
   }
   // Rotary tables are computed on the host (float32, as PyTorch does) and put on the backend.
@@ -172,6 +214,73 @@ void LladaModel::forward_resident(const int32_t* ids, int64_t batch, int64_t len
     be.rmsnorm(h.as() + (b * len + row0) * d, rows, d, ln_f_.data, ln_f_.dtype, eps,
                sel.as() + b * rows * d);
   be.gemm(sel.as(), batch * rows, head_, logits);
+}
+
+KvCache LladaModel::make_cache(int64_t capacity) const {
+  if (capacity <= 0 || capacity > spec_.max_seq_len)
+    throw EngineError(ErrorCode::InvalidArgument,
+                      "KV cache of " + std::to_string(capacity) +
+                          " positions: must be 1 to max_sequence_length (" +
+                          std::to_string(spec_.max_seq_len) + ")");
+  const size_t bytes =
+      static_cast<size_t>(spec_.n_layers * capacity * spec_.n_kv_heads * spec_.head_dim()) *
+      sizeof(float);
+  KvCache c;
+  c.k = Buffer(be_, bytes);
+  c.v = Buffer(be_, bytes);
+  c.capacity = capacity;
+  return c;
+}
+
+void LladaModel::forward_cached(const int32_t* ids, int64_t n_new, KvCache& cache, float* logits,
+                                const CheckCancel& check_cancel) const {
+  if (!spec_.causal)
+    throw EngineError(ErrorCode::InvalidArgument, "a KV cache needs a causal model");
+  if (n_new <= 0 || cache.len + n_new > cache.capacity)
+    throw EngineError(ErrorCode::InvalidArgument,
+                      "forward_cached: " + std::to_string(n_new) + " new tokens after " +
+                          std::to_string(cache.len) + " exceed the cache's " +
+                          std::to_string(cache.capacity) + " positions");
+  for (int64_t i = 0; i < n_new; ++i)
+    if (ids[i] < 0 || ids[i] >= spec_.vocab)
+      throw EngineError(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[i]) +
+                                                        " is outside the vocabulary (" +
+                                                        std::to_string(spec_.vocab) + " rows)");
+  Backend& be = be_;
+  const int64_t n = n_new, d = spec_.d_model, hd = spec_.head_dim();
+  const int64_t kv = spec_.n_kv_heads * hd, ff = spec_.mlp_hidden, pos0 = cache.len;
+  const float eps = static_cast<float>(spec_.rms_eps);
+  const size_t f = sizeof(float);
+  Buffer ids_b(be, n * sizeof(int32_t)), h(be, n * d * f), x(be, n * d * f), q(be, n * d * f),
+      att(be, n * d * f), gate(be, n * ff * f), up(be, n * ff * f), last(be, d * f);
+  be.to_backend(ids_b.as(), ids, n * sizeof(int32_t));
+  be.embedding(wte_.data, wte_.dtype, d, ids_b.as<int32_t>(), n, h.as());
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    check_cancel();
+    const Layer& L = layers_[l];
+    float* kl = cache.k.as() + static_cast<int64_t>(l) * cache.capacity * kv;
+    float* vl = cache.v.as() + static_cast<int64_t>(l) * cache.capacity * kv;
+    be.rmsnorm(h.as(), n, d, L.attn_norm.data, L.attn_norm.dtype, eps, x.as());
+    be.gemm(x.as(), n, L.q, q.as());
+    be.gemm(x.as(), n, L.k, kl + pos0 * kv);  // the new keys and values go into the cache
+    be.gemm(x.as(), n, L.v, vl + pos0 * kv);
+    be.rope(q.as(), n, spec_.n_heads, hd, pos0, rope_);
+    be.rope(kl + pos0 * kv, n, spec_.n_kv_heads, hd, pos0, rope_);
+    be.attention(q.as(), kl, vl, att.as(), n, pos0 + n, spec_.n_heads, spec_.n_kv_heads, hd, pos0,
+                 true);
+    be.gemm(att.as(), n, L.o, x.as());
+    be.add(h.as(), x.as(), n * d);
+    be.rmsnorm(h.as(), n, d, L.ff_norm.data, L.ff_norm.dtype, eps, x.as());
+    be.gemm(x.as(), n, L.gate, gate.as());
+    be.gemm(x.as(), n, L.up, up.as());
+    be.swiglu(gate.as(), up.as(), gate.as(), n * ff);
+    be.gemm(gate.as(), n, L.down, x.as());
+    be.add(h.as(), x.as(), n * d);
+  }
+  check_cancel();
+  cache.len += n_new;
+  be.rmsnorm(h.as() + (n - 1) * d, 1, d, ln_f_.data, ln_f_.dtype, eps, last.as());
+  be.gemm(last.as(), 1, head_, logits);
 }
 
 }  // namespace difflm

@@ -14,7 +14,12 @@
 
 namespace difflm {
 
+// Checkpoint layouts of the same pre-norm SwiGLU/RoPE transformer: LLaDA's names
+// (bidirectional denoiser) and Hugging Face Llama's (causal LM, the AR baseline).
+enum class Layout { Llada, Llama };
+
 struct LladaSpec {
+  Layout layout = Layout::Llada;
   int64_t d_model = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, mlp_hidden = 0;
   int64_t vocab = 0, max_seq_len = 0;
   double rope_theta = 10000.0;
@@ -29,6 +34,13 @@ struct LladaSpec {
 
 // Called between layers; throws to stop (cancellation).
 using CheckCancel = std::function<void()>;
+
+// Keys and values of every layer for positions [0, len) of one sequence, in backend memory:
+// [n_layers][capacity][n_kv_heads * head_dim] each, for left-to-right decoding.
+struct KvCache {
+  Buffer k, v;
+  int64_t capacity = 0, len = 0;
+};
 
 class LladaModel {
  public:
@@ -47,6 +59,14 @@ class LladaModel {
   // they are not range-checked here.
   void forward_resident(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
                         float* logits, const CheckCancel& check_cancel) const;
+
+  // A cache for up to `capacity` positions (capacity <= max_sequence_length).
+  KvCache make_cache(int64_t capacity) const;
+  // Causal forward of n_new tokens (host ids) at positions [cache.len, cache.len + n_new),
+  // appending their keys and values to the cache; writes the logits of the last position to
+  // `logits` (backend memory, [vocab]). The model must be causal.
+  void forward_cached(const int32_t* ids, int64_t n_new, KvCache& cache, float* logits,
+                      const CheckCancel& check_cancel) const;
 
   // Bytes of weights the model reads (what a GPU backend uploads).
   static size_t weight_bytes(const LladaSpec& spec, const WeightStore& weights);

@@ -1,0 +1,87 @@
+#include "ar.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "../errors.h"
+
+namespace difflm {
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+void ArRequest::validate(const LladaSpec& spec) const {
+  auto bad = [](const std::string& what) { throw EngineError(ErrorCode::InvalidArgument, what); };
+  if (!spec.causal) bad("left-to-right decoding needs a causal model");
+  if (prompt.empty()) bad("the prompt must hold at least one token");
+  if (max_new_tokens <= 0) bad("genLength must be a positive integer");
+  const int64_t len = static_cast<int64_t>(prompt.size()) + max_new_tokens;
+  if (len > spec.max_seq_len)
+    bad("prompt (" + std::to_string(prompt.size()) + " tokens) + genLength (" +
+        std::to_string(max_new_tokens) + ") exceeds max_position_embeddings (" +
+        std::to_string(spec.max_seq_len) + ")");
+  if (!std::isfinite(temperature) || temperature < 0)
+    bad("temperature must be a finite number >= 0");
+  if (filter.top_k < 0) bad("topK must be >= 0");
+  if (!(filter.top_p > 0 && filter.top_p <= 1)) bad("topP must be in (0, 1]");
+  for (size_t i = 0; i < prompt.size(); ++i)
+    if (prompt[i] < 0 || prompt[i] >= spec.vocab)
+      bad("prompt token " + std::to_string(prompt[i]) + " at index " + std::to_string(i) +
+          " is outside the vocabulary (" + std::to_string(spec.vocab) + " rows)");
+}
+
+ArResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& req,
+                     const std::function<void(const StepEvent&)>& on_step,
+                     const CancelFn& cancelled) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const LladaSpec& spec = model.spec();
+  req.validate(spec);
+  const int64_t V = spec.vocab;
+  const CheckCancel check_cancel = [&cancelled] {
+    if (cancelled && cancelled())
+      throw EngineError(ErrorCode::Aborted, "aborted: generation was cancelled");
+  };
+  ArResult res;
+  res.tokens = req.prompt;
+  KvCache cache = model.make_cache(static_cast<int64_t>(req.prompt.size()) + req.max_new_tokens);
+  Buffer logits(be, static_cast<size_t>(V) * sizeof(float));
+  std::vector<float> row(static_cast<size_t>(V));
+  // The draw: sample_row's Gumbel-max (argmax at temperature 0) over the filtered row.
+  MaskedRequest draw;
+  draw.temperature = req.temperature;
+  draw.seed = req.seed;
+  draw.remasking = Remasking::Random;  // no confidence needed
+  auto t0 = std::chrono::steady_clock::now();
+  model.forward_cached(req.prompt.data(), static_cast<int64_t>(req.prompt.size()), cache,
+                       logits.as(), check_cancel);
+  res.prefill_ms = ms_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  for (int64_t step = 0; step < req.max_new_tokens; ++step) {
+    if (step > 0) {
+      const int32_t last = res.tokens.back();
+      model.forward_cached(&last, 1, cache, logits.as(), check_cancel);
+    }
+    be.to_host(row.data(), logits.as(), row.size() * sizeof(float));
+    const int64_t pos = static_cast<int64_t>(res.tokens.size());
+    const Candidate c = sample_row_filtered(row.data(), V, draw, req.filter, step, pos);
+    res.tokens.push_back(c.token);
+    ++res.steps;
+    StepEvent ev;
+    ev.step = step;
+    ev.block = 0;
+    ev.committed.emplace_back(static_cast<int32_t>(pos), c.token);
+    if (on_step) on_step(ev);
+    if (req.stop_at_eos && req.eos_id >= 0 && c.token == req.eos_id) break;
+    check_cancel();
+  }
+  res.decode_ms = ms_since(t0);
+  res.total_ms = ms_since(t_start);
+  return res;
+}
+
+}  // namespace difflm
