@@ -6,12 +6,13 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelLoadError } from './errors';
 import { isLladaConfig, parseLladaConfig, type LladaArchitecture } from './families/llada';
+import { isLlamaConfig, parseLlamaConfig } from './families/llama';
 import { readJsonObject, type JsonObject } from './json-file';
 
 /** A model's configuration as difflm understands it (`model.config`). */
 export interface ModelConfig extends LladaArchitecture {
-  /** Family adapter that read it. */
-  family: 'llada';
+  /** Family adapter that read it: 'llada' (masked diffusion) or 'llama' (autoregressive). */
+  family: 'llada' | 'llama';
   /** Absolute path of the model folder. */
   dir: string;
   /** Absolute paths of the safetensors weight files (one, or every shard). */
@@ -29,7 +30,10 @@ interface Family {
 }
 
 /** Supported families; the first that matches config.json reads it. */
-const FAMILIES: Family[] = [{ name: 'llada', matches: isLladaConfig, parse: parseLladaConfig }];
+const FAMILIES: Family[] = [
+  { name: 'llada', matches: isLladaConfig, parse: parseLladaConfig },
+  { name: 'llama', matches: isLlamaConfig, parse: parseLlamaConfig },
+];
 
 function shardsFromIndex(dir: string, indexFile: string): string[] {
   const index = readJsonObject(indexFile);
@@ -99,7 +103,7 @@ export function readModelConfig(dir: string): ModelConfig {
     const type = JSON.stringify(raw.model_type ?? null);
     throw new ModelLoadError(
       `Unsupported model in ${abs}: "architectures" is ${archs} and "model_type" is ${type}; ` +
-        'difflm supports LLaDA ("LLaDAModelLM" / "llada")',
+        'difflm supports LLaDA ("LLaDAModelLM" / "llada") and Llama ("LlamaForCausalLM" / "llama")',
       { file, key: 'architectures' },
     );
   }

@@ -1,11 +1,17 @@
 /**
- * One masked-diffusion generation on the native engine: builds the request, turns native step
- * events into {@link StepEvent}s, and turns the native result into a {@link GenerateResult}.
+ * One generation on the native engine (masked diffusion, or left to right for causal models):
+ * builds the request, turns native step events into {@link StepEvent}s, and turns the native
+ * result into a {@link GenerateResult}.
  */
 import type { Cancellation } from './abort';
 import { fromNative } from './errors';
 import type { SpecialTokenIds } from './families/llada';
-import type { NativeModel, NativeGenerateRequest, NativeStepEvent } from './native-types';
+import type {
+  NativeArRequest,
+  NativeGenerateRequest,
+  NativeModel,
+  NativeStepEvent,
+} from './native-types';
 import { REMASKING, type ResolvedGenerateOptions } from './options';
 import type { GenerateResult, StepEvent } from './results';
 import type { Tokenizer } from './tokenizer';
@@ -16,6 +22,8 @@ export interface GenerateJob {
   special: SpecialTokenIds;
   prompt: number[];
   options: ResolvedGenerateOptions;
+  /** Masked diffusion, or left to right (causal models). */
+  decoding: 'masked' | 'autoregressive';
   cancellation: Cancellation;
   /** Stack of the user's call, captured before going async. */
   callerStack: string;
@@ -39,6 +47,21 @@ function toRequest(job: GenerateJob): NativeGenerateRequest {
     eotTokenId: job.special.eot,
     logitsEosInf: o.logitsEosInf,
     confidenceEosEotInf: o.confidenceEosEotInf,
+    cancel: job.cancellation.flag,
+  };
+}
+
+function toArRequest(job: GenerateJob): NativeArRequest {
+  const o = job.options;
+  return {
+    prompt: Int32Array.from(job.prompt),
+    genLength: o.genLength,
+    temperature: o.temperature,
+    topK: o.topK,
+    topP: o.topP,
+    seed: o.seed,
+    eosTokenId: job.special.eos,
+    stopAtEos: true,
     cancel: job.cancellation.flag,
   };
 }
@@ -94,7 +117,10 @@ export async function runGenerate(job: GenerateJob): Promise<GenerateResult> {
   };
   let res;
   try {
-    res = await job.native.generate(toRequest(job), handle);
+    res =
+      job.decoding === 'masked'
+        ? await job.native.generate(toRequest(job), handle)
+        : await job.native.generateAr(toArRequest(job), handle);
   } catch (err) {
     if (job.cancellation.cancelled) throw job.cancellation.reason;
     throw fromNative(err, job.callerStack);

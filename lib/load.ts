@@ -39,7 +39,9 @@ export async function loadModelFrom(dir: string, options?: LoadOptions): Promise
   const device = resolveDevice(binding, opts.device);
   let native;
   try {
-    native = await binding.loadModel(lladaSpec(config, config.files, opts.threads, device));
+    native = await binding.loadModel(
+      lladaSpec(config, config.files, opts.threads, device, config.family),
+    );
   } catch (err) {
     throw fromNative(err, callerStack);
   }

@@ -172,9 +172,11 @@ export class DiffusionModel {
   ): GenerateJob {
     this.ensureNotDisposed();
     const ids = promptToIds(prompt, this.tokenizer, this.config.vocabRows);
+    const decoding = this.config.family === 'llama' ? 'autoregressive' : 'masked';
     const resolved = validateGenerateOptions(options, {
       promptLength: ids.length,
       maxSequenceLength: this.config.maxSequenceLength,
+      decoding,
     });
     throwIfAborted(resolved.signal);
     return {
@@ -183,6 +185,7 @@ export class DiffusionModel {
       special: this.specialTokens,
       prompt: ids,
       options: resolved,
+      decoding,
       cancellation: new Cancellation(),
       callerStack,
     };

@@ -18,8 +18,8 @@ export interface NativeCpuInfo {
 
 /** Architecture description handed to the engine; lib/ reads config.json and fills it. */
 export interface NativeModelSpec {
-  /** Engine family: "llada" for now. */
-  arch: string;
+  /** Engine family: "llada" (masked diffusion) or "llama" (causal, left to right). */
+  arch: 'llada' | 'llama';
   /** Absolute paths of the safetensors files (one, or every shard). */
   files: string[];
   dModel: number;
@@ -84,6 +84,23 @@ export interface NativeGenerateRequest {
   cancel: Int32Array;
 }
 
+/** Options of one left-to-right generation (causal models), already validated by lib/. */
+export interface NativeArRequest {
+  prompt: Int32Array;
+  /** Most tokens to generate. */
+  genLength: number;
+  temperature: number;
+  /** 0 = off. */
+  topK: number;
+  /** 1 = off. */
+  topP: number;
+  seed: number;
+  /** -1 for none. */
+  eosTokenId: number;
+  stopAtEos: boolean;
+  cancel: Int32Array;
+}
+
 /** One denoising step, sent from the worker thread without blocking it. */
 export interface NativeStepEvent {
   /** 0-based global step index. */
@@ -111,6 +128,11 @@ export interface NativeModel {
   /** Masked-diffusion generation; `onStep` is called on the JS thread, in order, before the promise settles. */
   generate(
     req: NativeGenerateRequest,
+    onStep: (ev: NativeStepEvent) => void,
+  ): Promise<NativeGenerateResult>;
+  /** Left-to-right generation with a KV cache (causal models); one event per token. */
+  generateAr(
+    req: NativeArRequest,
     onStep: (ev: NativeStepEvent) => void,
   ): Promise<NativeGenerateResult>;
   /** Bytes of weights mapped (file bytes) and of working buffers allocated. */

@@ -20,9 +20,17 @@ import {
 export const REMASKING = { low_confidence: 0, random: 1 } as const;
 export type Remasking = keyof typeof REMASKING;
 
-/** Options of `model.generate()` and `model.stream()`; names mirror LLaDA's `generate()`. */
+/**
+ * Options of `model.generate()` and `model.stream()`; names mirror LLaDA's `generate()`.
+ * Autoregressive models (Llama layout) decode left to right and take `genLength`,
+ * `temperature`, `topK`, `topP`, `seed`, `signal` and `onStep`; the masked-diffusion options are
+ * an error there, and `topK`/`topP` are an error for masked models.
+ */
 export interface GenerateOptions {
-  /** Tokens to generate after the prompt (`gen_length`). Defaults to `128`. */
+  /**
+   * Tokens to generate after the prompt (`gen_length`); for an autoregressive model the most
+   * it generates (it stops after EOS). Defaults to `128`.
+   */
   genLength?: number;
   /**
    * Denoising steps in total (`steps`), one forward each; a multiple of the number of blocks.
@@ -37,6 +45,10 @@ export interface GenerateOptions {
   blockLength?: number;
   /** Sampling temperature (Gumbel-max); `0` is greedy. Defaults to `0`. */
   temperature?: number;
+  /** Autoregressive models: keep the `topK` most likely tokens (`0`: off). Defaults to `0`. */
+  topK?: number;
+  /** Autoregressive models: nucleus sampling mass in (0, 1] (`1`: off). Defaults to `1`. */
+  topP?: number;
   /**
    * Which masked positions are committed each step:
    * - `'low_confidence'`: the most confident predictions first;
@@ -66,6 +78,8 @@ export interface GenerateOptions {
 export const GENERATE_DEFAULTS = {
   genLength: 128,
   temperature: 0,
+  topK: 0,
+  topP: 1,
   remasking: 'low_confidence',
   cfgScale: 0,
   seed: 0,
@@ -79,6 +93,8 @@ export interface ResolvedGenerateOptions {
   steps: number;
   blockLength: number;
   temperature: number;
+  topK: number;
+  topP: number;
   remasking: Remasking;
   cfgScale: number;
   seed: number;
@@ -93,6 +109,8 @@ const GENERATE_KEYS = [
   'steps',
   'blockLength',
   'temperature',
+  'topK',
+  'topP',
   'remasking',
   'cfgScale',
   'seed',
@@ -106,6 +124,38 @@ const GENERATE_KEYS = [
 export interface GenerateContext {
   promptLength: number;
   maxSequenceLength: number;
+  /** How the model decodes: masked diffusion, or left to right. */
+  decoding: 'masked' | 'autoregressive';
+}
+
+/** Options that only one way of decoding takes. */
+const MASKED_ONLY = [
+  'steps',
+  'blockLength',
+  'remasking',
+  'cfgScale',
+  'logitsEosInf',
+  'confidenceEosEotInf',
+] as const;
+const AUTOREGRESSIVE_ONLY = ['topK', 'topP'] as const;
+
+function rejectForeign(o: Record<string, unknown>, decoding: GenerateContext['decoding']): void {
+  const foreign = decoding === 'masked' ? AUTOREGRESSIVE_ONLY : MASKED_ONLY;
+  for (const key of foreign) {
+    if (o[key] === undefined) continue;
+    const why =
+      decoding === 'masked'
+        ? 'top-k/top-p filtering is implemented for autoregressive models only'
+        : 'this model decodes left to right (autoregressive); masked-diffusion options do not apply';
+    throw invalidOption(key, 'no value', JSON.stringify(o[key]), why);
+  }
+}
+
+function topP(value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
+    throw invalidOption('topP', 'a number in (0, 1]', JSON.stringify(value));
+  }
+  return value;
 }
 
 function checkShape(genLength: number, blockLength: number, steps: number): void {
@@ -141,6 +191,7 @@ export function validateGenerateOptions(
   ctx: GenerateContext,
 ): ResolvedGenerateOptions {
   const o = checkOptionsObject(options, GENERATE_KEYS);
+  rejectForeign(o, ctx.decoding);
   /** The value of `key`, or `fallback` when it is undefined (null is a value, and an error). */
   const get = (key: (typeof GENERATE_KEYS)[number], fallback?: unknown): unknown =>
     o[key] === undefined ? fallback : o[key];
@@ -155,6 +206,8 @@ export function validateGenerateOptions(
     steps,
     blockLength,
     temperature: nonNegativeNumber('temperature', get('temperature', d.temperature)),
+    topK: nonNegativeInt('topK', get('topK', d.topK)),
+    topP: topP(get('topP', d.topP)),
     remasking: oneOf('remasking', get('remasking', d.remasking), REMASKING),
     cfgScale: nonNegativeNumber('cfgScale', get('cfgScale', d.cfgScale)),
     seed: nonNegativeInt('seed', get('seed', d.seed)),
@@ -166,7 +219,7 @@ export function validateGenerateOptions(
     signal: signal === undefined ? undefined : abortSignal('signal', signal),
     onStep: onStep === undefined ? undefined : func<(event: StepEvent) => void>('onStep', onStep),
   };
-  checkShape(genLength, blockLength, steps);
+  if (ctx.decoding === 'masked') checkShape(genLength, blockLength, steps);
   checkContext(genLength, ctx);
   return resolved;
 }

@@ -122,15 +122,16 @@ export function parseLladaConfig(raw: JsonObject, file: string): LladaArchitectu
   };
 }
 
-/** The engine spec for a LLaDA model. */
+/** The engine spec for a LLaDA model (or, with family 'llama', a Llama one: same fields). */
 export function lladaSpec(
   arch: LladaArchitecture,
   files: string[],
   threads: number,
   device: 'cpu' | 'cuda',
+  family: 'llada' | 'llama' = 'llada',
 ): NativeModelSpec {
   return {
-    arch: 'llada',
+    arch: family,
     device,
     files,
     dModel: arch.dModel,

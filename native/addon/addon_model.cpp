@@ -28,12 +28,22 @@ std::vector<int32_t> read_ids(Napi::Env env, Napi::Value v, const char* what) {
   return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
 }
 
+// The `seed` option: an integer in [0, 2^53).
+uint64_t read_seed(const Napi::Object& o) {
+  const double seed = get_number(o, "seed");
+  if (!(seed >= 0 && seed < 9007199254740992.0) ||
+      seed != static_cast<double>(static_cast<uint64_t>(seed)))
+    throw Napi::TypeError::New(o.Env(), "expected an integer in [0, 2^53) for \"seed\"");
+  return static_cast<uint64_t>(seed);
+}
+
 }  // namespace
 
 Napi::Function AddonModel::define(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativeModel",
                                     {InstanceMethod("logits", &AddonModel::logits),
                                      InstanceMethod("generate", &AddonModel::generate),
+                                     InstanceMethod("generateAr", &AddonModel::generate_ar),
                                      InstanceMethod("memory", &AddonModel::memory),
                                      InstanceMethod("dispose", &AddonModel::dispose)});
   auto* data = new InstanceData{Napi::Persistent(ctor)};
@@ -86,18 +96,45 @@ Napi::Value AddonModel::generate(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "expected 0 or 1 for \"remasking\"");
   r.remasking = static_cast<difflm::Remasking>(remasking);
   r.cfg_scale = get_number(o, "cfgScale");
-  const double seed = get_number(o, "seed");
-  if (!(seed >= 0 && seed < 9007199254740992.0) ||
-      seed != static_cast<double>(static_cast<uint64_t>(seed)))
-    throw Napi::TypeError::New(env, "expected an integer in [0, 2^53) for \"seed\"");
-  r.seed = static_cast<uint64_t>(seed);
+  r.seed = read_seed(o);
   r.mask_id = static_cast<int32_t>(get_int(o, "maskTokenId"));
   r.eos_id = static_cast<int32_t>(get_int(o, "eosTokenId"));
   r.eot_id = static_cast<int32_t>(get_int(o, "eotTokenId"));
   r.logits_eos_inf = get_bool(o, "logitsEosInf");
   r.confidence_eos_eot_inf = get_bool(o, "confidenceEosEotInf");
+  GenerateJob job = [r = std::move(r)](difflm::Model& m, const auto& on_step,
+                                       const difflm::CancelFn& cancelled) {
+    return m.generate(r, on_step, cancelled);
+  };
   auto* w =
-      new GenerateWorker(env, model, std::move(r), o.Get("cancel"), info[1].As<Napi::Function>());
+      new GenerateWorker(env, model, std::move(job), o.Get("cancel"), info[1].As<Napi::Function>());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value AddonModel::generate_ar(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = live(env);
+  if (!model) return rejected(env, "DIFFLM_DISPOSED", "the model has been disposed");
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "expected a request object");
+  if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "expected an onStep function");
+  Napi::Object o = info[0].As<Napi::Object>();
+  difflm::ArRequest r;
+  r.prompt = read_ids(env, o.Get("prompt"), "prompt");
+  r.max_new_tokens = get_int(o, "genLength");
+  r.temperature = get_number(o, "temperature");
+  r.filter.top_k = get_int(o, "topK");
+  r.filter.top_p = get_number(o, "topP");
+  r.seed = read_seed(o);
+  r.eos_id = static_cast<int32_t>(get_int(o, "eosTokenId"));
+  r.stop_at_eos = get_bool(o, "stopAtEos");
+  GenerateJob job = [r = std::move(r)](difflm::Model& m, const auto& on_step,
+                                       const difflm::CancelFn& cancelled) {
+    return m.generate_ar(r, on_step, cancelled);
+  };
+  auto* w =
+      new GenerateWorker(env, model, std::move(job), o.Get("cancel"), info[1].As<Napi::Function>());
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

@@ -79,20 +79,19 @@ void LogitsWorker::OnError(const Napi::Error& e) {
 
 // ---- generate
 
-GenerateWorker::GenerateWorker(Napi::Env env, std::shared_ptr<difflm::Model> model,
-                               difflm::MaskedRequest req, Napi::Value cancel,
-                               Napi::Function on_step)
+GenerateWorker::GenerateWorker(Napi::Env env, std::shared_ptr<difflm::Model> model, GenerateJob job,
+                               Napi::Value cancel, Napi::Function on_step)
     : Napi::AsyncProgressQueueWorker<difflm::StepEvent>(env, "difflm.generate"),
       deferred_(Napi::Promise::Deferred::New(env)),
       model_(std::move(model)),
-      req_(std::move(req)),
+      job_(std::move(job)),
       cancel_(env, cancel),
       on_step_(Napi::Persistent(on_step)) {}
 
 void GenerateWorker::Execute(const ExecutionProgress& progress) {
   capture_errors(error_, [&] {
-    result_ = model_->generate(
-        req_, [&](const difflm::StepEvent& ev) { progress.Send(&ev, 1); },
+    result_ = job_(
+        *model_, [&](const difflm::StepEvent& ev) { progress.Send(&ev, 1); },
         [this] { return cancel_.cancelled(); });
   });
   if (error_.set) SetError(error_.message);

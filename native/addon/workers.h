@@ -3,6 +3,7 @@
 
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -55,10 +56,14 @@ class LogitsWorker : public Napi::AsyncWorker {
   CaughtError error_;
 };
 
+// A generation (masked diffusion or left to right) run on the worker thread.
+using GenerateJob = std::function<difflm::MaskedResult(
+    difflm::Model&, const std::function<void(const difflm::StepEvent&)>&, const difflm::CancelFn&)>;
+
 // Step events go through a queue that delivers every one, in order, before the promise settles.
 class GenerateWorker : public Napi::AsyncProgressQueueWorker<difflm::StepEvent> {
  public:
-  GenerateWorker(Napi::Env env, std::shared_ptr<difflm::Model> model, difflm::MaskedRequest req,
+  GenerateWorker(Napi::Env env, std::shared_ptr<difflm::Model> model, GenerateJob job,
                  Napi::Value cancel, Napi::Function on_step);
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute(const ExecutionProgress& progress) override;
@@ -69,7 +74,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<difflm::StepEvent> 
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<difflm::Model> model_;
-  difflm::MaskedRequest req_;
+  GenerateJob job_;
   CancelFlag cancel_;
   Napi::FunctionReference on_step_;
   difflm::MaskedResult result_;

@@ -82,9 +82,9 @@ MaskedResult Model::generate(const MaskedRequest& req,
   return guarded([&] { return generate_masked(*net_, *backend_, req, on_step, cancelled); });
 }
 
-ArResult Model::generate_ar(const ArRequest& req,
-                            const std::function<void(const StepEvent&)>& on_step,
-                            const CancelFn& cancelled) {
+MaskedResult Model::generate_ar(const ArRequest& req,
+                                const std::function<void(const StepEvent&)>& on_step,
+                                const CancelFn& cancelled) {
   std::lock_guard<std::mutex> lock(mutex_);
   return guarded([&] { return difflm::generate_ar(*net_, *backend_, req, on_step, cancelled); });
 }

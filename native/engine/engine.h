@@ -40,8 +40,9 @@ class Model {
                         const std::function<void(const StepEvent&)>& on_step,
                         const CancelFn& cancelled);
   // Left-to-right decoding with a KV cache (causal models).
-  ArResult generate_ar(const ArRequest& req, const std::function<void(const StepEvent&)>& on_step,
-                       const CancelFn& cancelled);
+  MaskedResult generate_ar(const ArRequest& req,
+                           const std::function<void(const StepEvent&)>& on_step,
+                           const CancelFn& cancelled);
 
  private:
   Model() = default;

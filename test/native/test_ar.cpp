@@ -61,28 +61,28 @@ TEST(greedy_ar_decoding_equals_argmax_by_recomputation) {
   r.max_new_tokens = 12;
   r.stop_at_eos = false;
   std::vector<StepEvent> events;
-  ArResult res = m->generate_ar(r, [&](const StepEvent& e) { events.push_back(e); }, {});
-  REQUIRE(res.tokens.size() == 15);
+  MaskedResult res = m->generate_ar(r, [&](const StepEvent& e) { events.push_back(e); }, {});
+  REQUIRE(res.canvas.size() == 15);
   std::vector<int32_t> seq = r.prompt;
   for (int i = 0; i < 12; ++i) {
     const auto logits = m->logits(seq, {});
     seq.push_back(argmax(logits.data() + (seq.size() - 1) * 53, 53));
   }
-  CHECK(res.tokens == seq);
+  CHECK(res.canvas == seq);
   CHECK(events.size() == 12);
   for (size_t i = 0; i < events.size(); ++i)
     CHECK(events[i].committed.size() == 1 && events[i].committed[0].first == int32_t(3 + i));
   // top-k 1 at any temperature is greedy; sampling is reproducible by seed.
   r.temperature = 1.3, r.filter.top_k = 1;
-  CHECK(m->generate_ar(r, {}, {}).tokens == seq);
+  CHECK(m->generate_ar(r, {}, {}).canvas == seq);
   r.filter.top_k = 0, r.seed = 5;
-  CHECK(m->generate_ar(r, {}, {}).tokens == m->generate_ar(r, {}, {}).tokens);
+  CHECK(m->generate_ar(r, {}, {}).canvas == m->generate_ar(r, {}, {}).canvas);
   // Stopping at EOS: make the first greedy token the "EOS".
   r = ArRequest{};
   r.prompt = {3, 17, 8};
   r.max_new_tokens = 12;
   r.eos_id = seq[3];
-  CHECK(m->generate_ar(r, {}, {}).tokens.size() == 4);
+  CHECK(m->generate_ar(r, {}, {}).canvas.size() == 4);
 }
 
 TEST(ar_requests_are_checked) {

@@ -138,12 +138,13 @@ describe('readModelConfig (LLaDA)', () => {
   });
 
   it('rejects an unknown architecture, naming architectures and the folder', () => {
-    const dir = withConfig({ architectures: ['LlamaForCausalLM'], model_type: 'llama' });
+    const dir = withConfig({ architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2' });
     const err = loadError(dir);
     expect(err.key).toBe('architectures');
     expect(err.message).toBe(
-      `Unsupported model in ${dir}: "architectures" is ["LlamaForCausalLM"] and "model_type" is ` +
-        '"llama"; difflm supports LLaDA ("LLaDAModelLM" / "llada")',
+      `Unsupported model in ${dir}: "architectures" is ["Qwen2ForCausalLM"] and "model_type" is ` +
+        '"qwen2"; difflm supports LLaDA ("LLaDAModelLM" / "llada") and Llama ' +
+        '("LlamaForCausalLM" / "llama")',
     );
   });
 

@@ -5,10 +5,11 @@ import {
   GENERATE_DEFAULTS,
   validateGenerateOptions,
   validateLoadOptions,
+  type GenerateContext,
   type GenerateOptions,
 } from '../../lib/options';
 
-const ctx = { promptLength: 10, maxSequenceLength: 4096 };
+const ctx: GenerateContext = { promptLength: 10, maxSequenceLength: 4096, decoding: 'masked' };
 
 function errorOf(fn: () => unknown): InvalidOptionsError {
   try {
@@ -29,6 +30,8 @@ describe('validateGenerateOptions', () => {
   it('applies the defaults (steps and blockLength follow genLength)', () => {
     expect(validateGenerateOptions(undefined, ctx)).toEqual({
       genLength: 128,
+      topK: 0,
+      topP: 1,
       steps: 128,
       blockLength: 128,
       temperature: 0,
@@ -140,7 +143,7 @@ describe('validateGenerateOptions', () => {
     const err = errorOf(gen({ gen_length: 64 }));
     expect(err.option).toBe('gen_length');
     expect(err.message).toBe(
-      'Expected a known option (one of genLength, steps, blockLength, temperature, remasking, ' +
+      'Expected a known option (one of genLength, steps, blockLength, temperature, topK, topP, remasking, ' +
         'cfgScale, seed, logitsEosInf, confidenceEosEotInf, signal, onStep) for option "gen_length" ' +
         'but received an unknown option name',
     );
@@ -171,7 +174,7 @@ describe('validateGenerateOptions', () => {
   });
 
   it('requires prompt + genLength to fit maxSequenceLength, naming both numbers', () => {
-    const c = { promptLength: 100, maxSequenceLength: 128 };
+    const c: GenerateContext = { promptLength: 100, maxSequenceLength: 128, decoding: 'masked' };
     expect(() => validateGenerateOptions({ genLength: 28 }, c)).not.toThrow();
     const err = errorOf(gen({ genLength: 32 }, c));
     expect(err.option).toBe('genLength');
@@ -179,7 +182,7 @@ describe('validateGenerateOptions', () => {
       'Expected at most 28 (maxSequenceLength 128 minus 100 prompt tokens) for option "genLength" but received 32',
     );
     expect(
-      errorOf(gen({ genLength: 8 }, { promptLength: 200, maxSequenceLength: 128 })).message,
+      errorOf(gen({ genLength: 8 }, { ...ctx, promptLength: 200, maxSequenceLength: 128 })).message,
     ).toBe(
       'Expected at most 0 (maxSequenceLength 128 minus 200 prompt tokens) for option "genLength" but received 8',
     );
@@ -218,5 +221,42 @@ describe('validateLoadOptions', () => {
     ],
   ])('rejects %o', (options, message) => {
     expect(errorOf(() => validateLoadOptions(options as never)).message).toBe(message);
+  });
+});
+
+describe('options by way of decoding', () => {
+  const ar: GenerateContext = {
+    promptLength: 10,
+    maxSequenceLength: 256,
+    decoding: 'autoregressive',
+  };
+
+  it('takes top-k and top-p for autoregressive models', () => {
+    const r = validateGenerateOptions({ genLength: 16, topK: 40, topP: 0.9, temperature: 0.8 }, ar);
+    expect([r.genLength, r.topK, r.topP, r.temperature]).toEqual([16, 40, 0.9, 0.8]);
+  });
+
+  it.each([
+    ['steps', 8],
+    ['blockLength', 8],
+    ['remasking', 'random'],
+    ['cfgScale', 1],
+    ['logitsEosInf', true],
+    ['confidenceEosEotInf', true],
+  ])('rejects the masked-diffusion option %s for autoregressive models', (key, value) => {
+    expect(errorOf(gen({ genLength: 16, [key]: value }, ar)).message).toBe(
+      `Expected no value for option "${key}" but received ${JSON.stringify(value)}: this model ` +
+        'decodes left to right (autoregressive); masked-diffusion options do not apply',
+    );
+  });
+
+  it('rejects top-k/top-p for masked models, and topP outside (0, 1]', () => {
+    expect(errorOf(gen({ topK: 5 })).message).toBe(
+      'Expected no value for option "topK" but received 5: top-k/top-p filtering is implemented ' +
+        'for autoregressive models only',
+    );
+    expect(errorOf(gen({ topP: 0 }, ar)).message).toBe(
+      'Expected a number in (0, 1] for option "topP" but received 0',
+    );
   });
 });

@@ -35,9 +35,9 @@ void ArRequest::validate(const LladaSpec& spec) const {
           " is outside the vocabulary (" + std::to_string(spec.vocab) + " rows)");
 }
 
-ArResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& req,
-                     const std::function<void(const StepEvent&)>& on_step,
-                     const CancelFn& cancelled) {
+MaskedResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& req,
+                         const std::function<void(const StepEvent&)>& on_step,
+                         const CancelFn& cancelled) {
   const auto t_start = std::chrono::steady_clock::now();
   const LladaSpec& spec = model.spec();
   req.validate(spec);
@@ -46,8 +46,9 @@ ArResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& req,
     if (cancelled && cancelled())
       throw EngineError(ErrorCode::Aborted, "aborted: generation was cancelled");
   };
-  ArResult res;
-  res.tokens = req.prompt;
+  MaskedResult res;
+  std::vector<int32_t>& tokens = res.canvas;
+  tokens = req.prompt;
   KvCache cache = model.make_cache(static_cast<int64_t>(req.prompt.size()) + req.max_new_tokens);
   Buffer logits(be, static_cast<size_t>(V) * sizeof(float));
   std::vector<float> row(static_cast<size_t>(V));
@@ -56,20 +57,22 @@ ArResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& req,
   draw.temperature = req.temperature;
   draw.seed = req.seed;
   draw.remasking = Remasking::Random;  // no confidence needed
-  auto t0 = std::chrono::steady_clock::now();
-  model.forward_cached(req.prompt.data(), static_cast<int64_t>(req.prompt.size()), cache,
-                       logits.as(), check_cancel);
-  res.prefill_ms = ms_since(t0);
-  t0 = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < req.max_new_tokens; ++step) {
-    if (step > 0) {
-      const int32_t last = res.tokens.back();
+    auto t0 = std::chrono::steady_clock::now();
+    if (step == 0) {  // prefill: the whole prompt in one forward
+      model.forward_cached(req.prompt.data(), static_cast<int64_t>(req.prompt.size()), cache,
+                           logits.as(), check_cancel);
+    } else {
+      const int32_t last = tokens.back();
       model.forward_cached(&last, 1, cache, logits.as(), check_cancel);
     }
     be.to_host(row.data(), logits.as(), row.size() * sizeof(float));
-    const int64_t pos = static_cast<int64_t>(res.tokens.size());
+    res.forward_ms += ms_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    const int64_t pos = static_cast<int64_t>(tokens.size());
     const Candidate c = sample_row_filtered(row.data(), V, draw, req.filter, step, pos);
-    res.tokens.push_back(c.token);
+    res.sample_ms += ms_since(t0);
+    tokens.push_back(c.token);
     ++res.steps;
     StepEvent ev;
     ev.step = step;
@@ -79,7 +82,6 @@ ArResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& req,
     if (req.stop_at_eos && req.eos_id >= 0 && c.token == req.eos_id) break;
     check_cancel();
   }
-  res.decode_ms = ms_since(t0);
   res.total_ms = ms_since(t_start);
   return res;
 }

@@ -27,15 +27,11 @@ struct ArRequest {
   void validate(const LladaSpec& spec) const;
 };
 
-struct ArResult {
-  std::vector<int32_t> tokens;  // prompt followed by the generated tokens
-  int64_t steps = 0;            // tokens generated
-  double prefill_ms = 0, decode_ms = 0, total_ms = 0;
-};
-
 // Runs the loop; on_step gets one event per generated token (committed = {(position, token)}).
-ArResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& req,
-                     const std::function<void(const StepEvent&)>& on_step,
-                     const CancelFn& cancelled);
+// The result's canvas is the prompt followed by the generated tokens, steps the number of
+// tokens generated; forward_ms covers the prompt's prefill and every decoding forward.
+MaskedResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& req,
+                         const std::function<void(const StepEvent&)>& on_step,
+                         const CancelFn& cancelled);
 
 }  // namespace difflm

@@ -87,6 +87,10 @@ class FakeModel implements NativeModel {
     }
   }
 
+  generateAr(): Promise<NativeGenerateResult> {
+    return Promise.reject(new Error('the fake addon has no autoregressive models'));
+  }
+
   private async run(
     req: NativeGenerateRequest,
     onStep: (ev: NativeStepEvent) => void,
