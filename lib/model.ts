@@ -26,7 +26,46 @@ import { checkTokenIds, promptToIds, type Prompt } from './prompt';
 import { TaskQueue } from './queue';
 import type { GenerateResult, StepEvent } from './results';
 import type { Tokenizer } from './tokenizer';
-import { abortSignal, checkOptionsObject, isPlainObject } from './validate';
+import {
+  abortSignal,
+  checkOptionsObject,
+  isPlainObject,
+  nonNegativeInt,
+  positiveInt,
+} from './validate';
+
+/** Options of `model.score()`. */
+export interface ScoreOptions {
+  /**
+   * Monte-Carlo samples of the ELBO (masked-diffusion models; causal models are scored
+   * exactly and ignore it). Defaults to `128` (LLaDA's `mc_num`).
+   */
+  samples?: number;
+  /** Samples per forward pass; part of LLaDA's stratified sampling. Defaults to `8`. */
+  batch?: number;
+  /** Seed of the masks drawn. Defaults to `0`. */
+  seed?: number;
+  /** Cancels the call; it then rejects with `signal.reason`. Defaults to `undefined`. */
+  signal?: AbortSignal;
+}
+
+/** What `model.score()` returns. */
+export interface ScoreResult {
+  /** Negative log-likelihood in nats over the scored tokens (every token after the first). */
+  nll: number;
+  /** Tokens scored. */
+  tokens: number;
+  /** `nll / tokens`. */
+  nllPerToken: number;
+  /** `exp(nllPerToken)`. */
+  perplexity: number;
+  /** `'exact'` (causal models) or `'elbo'` (masked diffusion: an upper bound on the NLL). */
+  method: 'exact' | 'elbo';
+  /** Monte-Carlo samples used (0 when exact). */
+  samples: number;
+  /** Milliseconds the engine spent. */
+  ms: number;
+}
 
 /** Options of `model.logits()`. */
 export interface LogitsOptions {
@@ -131,6 +170,70 @@ export class DiffusionModel {
         if (cancellation.cancelled) throw cancellation.reason;
         throw fromNative(err, callerStack);
       }
+    });
+  }
+
+  /**
+   * Likelihood of a text (or ids) under the model: the exact negative log-likelihood for
+   * autoregressive models, LLaDA's Monte-Carlo ELBO bound (get_log_likelihood) for masked
+   * diffusion ones. Every token after the first is scored, given the ones before it (AR) or the
+   * first one (diffusion). Runs in native code; logits stay there.
+   * @throws {InvalidOptionsError} for a text longer than the model's context or bad options.
+   */
+  async score(text: string | { inputIds: readonly number[] }, options?: ScoreOptions) {
+    const callerStack = captureCallerStack();
+    this.ensureNotDisposed();
+    const ids =
+      typeof text === 'string'
+        ? this.tokenizer.encode(text)
+        : checkTokenIds(
+            'inputIds',
+            (text as { inputIds: readonly number[] }).inputIds,
+            this.config.vocabRows,
+          );
+    const max = this.config.maxSequenceLength;
+    if (ids.length < 2 || ids.length > max) {
+      throw invalidOption(
+        'text',
+        `2 to ${max} tokens (the model's context)`,
+        `${ids.length} tokens`,
+      );
+    }
+    const o = checkOptionsObject(options, ['samples', 'batch', 'seed', 'signal']);
+    const samples = positiveInt('samples', o.samples === undefined ? 128 : o.samples);
+    const batch = positiveInt('batch', o.batch === undefined ? 8 : o.batch);
+    const seed = nonNegativeInt('seed', o.seed === undefined ? 0 : o.seed);
+    const signal = o.signal === undefined ? undefined : abortSignal('signal', o.signal);
+    throwIfAborted(signal);
+    const exact = this.config.family === 'llama';
+    const cancellation = new Cancellation();
+    return this.schedule(cancellation, signal, async (): Promise<ScoreResult> => {
+      let res;
+      try {
+        res = await this.native.score({
+          ids: Int32Array.from(ids),
+          first: 1,
+          samples,
+          batch,
+          seed,
+          maskTokenId: this.specialTokens.mask,
+          cancel: cancellation.flag,
+        });
+      } catch (err) {
+        if (cancellation.cancelled) throw cancellation.reason;
+        throw fromNative(err, callerStack);
+      }
+      if (cancellation.cancelled) throw cancellation.reason;
+      const nllPerToken = res.nll / res.tokens;
+      return {
+        nll: res.nll,
+        tokens: res.tokens,
+        nllPerToken,
+        perplexity: Math.exp(nllPerToken),
+        method: exact ? 'exact' : 'elbo',
+        samples: exact ? 0 : samples,
+        ms: res.ms,
+      };
     });
   }
 

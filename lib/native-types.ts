@@ -101,6 +101,26 @@ export interface NativeArRequest {
   cancel: Int32Array;
 }
 
+/** A likelihood request: ids[first..] are scored given what precedes them. */
+export interface NativeScoreRequest {
+  ids: Int32Array;
+  first: number;
+  /** Monte-Carlo samples and samples per forward (masked-diffusion models). */
+  samples: number;
+  batch: number;
+  seed: number;
+  /** -1 for causal models. */
+  maskTokenId: number;
+  cancel: Int32Array;
+}
+
+export interface NativeScoreResult {
+  /** Nats summed over the scored tokens (an upper bound for masked-diffusion models). */
+  nll: number;
+  tokens: number;
+  ms: number;
+}
+
 /** One denoising step, sent from the worker thread without blocking it. */
 export interface NativeStepEvent {
   /** 0-based global step index. */
@@ -135,6 +155,8 @@ export interface NativeModel {
     req: NativeArRequest,
     onStep: (ev: NativeStepEvent) => void,
   ): Promise<NativeGenerateResult>;
+  /** Negative log-likelihood: exact (causal) or LLaDA's Monte-Carlo ELBO bound (masked). */
+  score(req: NativeScoreRequest): Promise<NativeScoreResult>;
   /** Bytes of weights mapped (file bytes) and of working buffers allocated. */
   memory(): { weightBytes: number; workBytes: number };
   /** Releases the native model once running calls end; further calls reject. */

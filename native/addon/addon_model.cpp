@@ -40,12 +40,13 @@ uint64_t read_seed(const Napi::Object& o) {
 }  // namespace
 
 Napi::Function AddonModel::define(Napi::Env env) {
-  Napi::Function ctor = DefineClass(env, "NativeModel",
-                                    {InstanceMethod("logits", &AddonModel::logits),
-                                     InstanceMethod("generate", &AddonModel::generate),
-                                     InstanceMethod("generateAr", &AddonModel::generate_ar),
-                                     InstanceMethod("memory", &AddonModel::memory),
-                                     InstanceMethod("dispose", &AddonModel::dispose)});
+  Napi::Function ctor = DefineClass(
+      env, "NativeModel",
+      {InstanceMethod("logits", &AddonModel::logits),
+       InstanceMethod("generate", &AddonModel::generate),
+       InstanceMethod("generateAr", &AddonModel::generate_ar),
+       InstanceMethod("score", &AddonModel::score), InstanceMethod("memory", &AddonModel::memory),
+       InstanceMethod("dispose", &AddonModel::dispose)});
   auto* data = new InstanceData{Napi::Persistent(ctor)};
   env.SetInstanceData<InstanceData>(data);
   return ctor;
@@ -135,6 +136,25 @@ Napi::Value AddonModel::generate_ar(const Napi::CallbackInfo& info) {
   };
   auto* w =
       new GenerateWorker(env, model, std::move(job), o.Get("cancel"), info[1].As<Napi::Function>());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value AddonModel::score(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = live(env);
+  if (!model) return rejected(env, "DIFFLM_DISPOSED", "the model has been disposed");
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "expected a request object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  difflm::ScoreRequest r;
+  r.ids = read_ids(env, o.Get("ids"), "ids");
+  r.first = get_int(o, "first");
+  r.samples = get_int(o, "samples");
+  r.batch = get_int(o, "batch");
+  r.seed = read_seed(o);
+  r.mask_id = static_cast<int32_t>(get_int(o, "maskTokenId"));
+  auto* w = new ScoreWorker(env, model, std::move(r), o.Get("cancel"));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

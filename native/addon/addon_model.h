@@ -21,6 +21,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value logits(const Napi::CallbackInfo& info);
   Napi::Value generate(const Napi::CallbackInfo& info);
   Napi::Value generate_ar(const Napi::CallbackInfo& info);
+  Napi::Value score(const Napi::CallbackInfo& info);
   Napi::Value memory(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
   // The model, or a rejected promise's error when disposed.

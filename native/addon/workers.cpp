@@ -77,6 +77,35 @@ void LogitsWorker::OnError(const Napi::Error& e) {
   reject_with(deferred_, Env(), error_, e);
 }
 
+// ---- score
+
+ScoreWorker::ScoreWorker(Napi::Env env, std::shared_ptr<difflm::Model> model,
+                         difflm::ScoreRequest req, Napi::Value cancel)
+    : Napi::AsyncWorker(env, "difflm.score"),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      model_(std::move(model)),
+      req_(std::move(req)),
+      cancel_(env, cancel) {}
+
+void ScoreWorker::Execute() {
+  capture_errors(error_,
+                 [&] { result_ = model_->score(req_, [this] { return cancel_.cancelled(); }); });
+  if (error_.set) SetError(error_.message);
+}
+
+void ScoreWorker::OnOK() {
+  Napi::Env env = Env();
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("nll", Napi::Number::New(env, result_.nll));
+  r.Set("tokens", Napi::Number::New(env, static_cast<double>(result_.tokens)));
+  r.Set("ms", Napi::Number::New(env, result_.ms));
+  deferred_.Resolve(r);
+}
+
+void ScoreWorker::OnError(const Napi::Error& e) {
+  reject_with(deferred_, Env(), error_, e);
+}
+
 // ---- generate
 
 GenerateWorker::GenerateWorker(Napi::Env env, std::shared_ptr<difflm::Model> model, GenerateJob job,

@@ -56,6 +56,24 @@ class LogitsWorker : public Napi::AsyncWorker {
   CaughtError error_;
 };
 
+class ScoreWorker : public Napi::AsyncWorker {
+ public:
+  ScoreWorker(Napi::Env env, std::shared_ptr<difflm::Model> model, difflm::ScoreRequest req,
+              Napi::Value cancel);
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override;
+  void OnOK() override;
+  void OnError(const Napi::Error& e) override;
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<difflm::Model> model_;
+  difflm::ScoreRequest req_;
+  CancelFlag cancel_;
+  difflm::ScoreResult result_;
+  CaughtError error_;
+};
+
 // A generation (masked diffusion or left to right) run on the worker thread.
 using GenerateJob = std::function<difflm::MaskedResult(
     difflm::Model&, const std::function<void(const difflm::StepEvent&)>&, const difflm::CancelFn&)>;

@@ -82,6 +82,11 @@ MaskedResult Model::generate(const MaskedRequest& req,
   return guarded([&] { return generate_masked(*net_, *backend_, req, on_step, cancelled); });
 }
 
+ScoreResult Model::score(const ScoreRequest& req, const CancelFn& cancelled) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return guarded([&] { return difflm::score(*net_, *backend_, req, cancelled); });
+}
+
 MaskedResult Model::generate_ar(const ArRequest& req,
                                 const std::function<void(const StepEvent&)>& on_step,
                                 const CancelFn& cancelled) {

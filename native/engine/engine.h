@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "decode/ar.h"
 #include "decode/masked.h"
+#include "decode/score.h"
 #include "model/llada.h"
 #include "safetensors.h"
 
@@ -39,6 +40,9 @@ class Model {
   MaskedResult generate(const MaskedRequest& req,
                         const std::function<void(const StepEvent&)>& on_step,
                         const CancelFn& cancelled);
+  // Negative log-likelihood of the text (exact for causal models, LLaDA's ELBO bound for
+  // masked-diffusion ones).
+  ScoreResult score(const ScoreRequest& req, const CancelFn& cancelled);
   // Left-to-right decoding with a KV cache (causal models).
   MaskedResult generate_ar(const ArRequest& req,
                            const std::function<void(const StepEvent&)>& on_step,

@@ -102,3 +102,23 @@ TEST(ar_requests_are_checked) {
   CHECK_THROWS(Model::load({"llama", {write_tiny(tiny_llama())}, tiny_llama(), 1}),
                ErrorCode::ModelLoad, "missing tensor 'model.embed_tokens.weight'");
 }
+
+TEST(causal_score_is_the_exact_negative_log_likelihood) {
+  auto m = Model::load({"llama", {llama_path()}, tiny_llama(), 2});
+  ScoreRequest r;
+  r.ids = {3, 17, 8, 44, 1, 29};
+  r.first = 2;  // score ids[2..5] given what precedes each
+  const ScoreResult got = m->score(r, {});
+  const auto logits = m->logits(r.ids, {});
+  double want = 0;
+  for (size_t t = 2; t < r.ids.size(); ++t) {
+    const float* row = logits.data() + (t - 1) * 53;
+    double z = 0;
+    for (int v = 0; v < 53; ++v) z += std::exp(double(row[v]));
+    want -= std::log(std::exp(double(row[r.ids[t]])) / z);
+  }
+  CHECK(got.tokens == 4);
+  CHECK_MSG(std::abs(got.nll - want) < 1e-6 * std::abs(want), got.nll << " vs " << want);
+  r.ids.assign(65, 1);
+  CHECK_THROWS(m->score(r, {}), ErrorCode::InvalidArgument, "more than the model's context (64)");
+}

@@ -87,6 +87,10 @@ class FakeModel implements NativeModel {
     }
   }
 
+  score(): Promise<{ nll: number; tokens: number; ms: number }> {
+    return Promise.reject(new Error('the fake addon does not score'));
+  }
+
   generateAr(): Promise<NativeGenerateResult> {
     return Promise.reject(new Error('the fake addon has no autoregressive models'));
   }
