@@ -9,7 +9,9 @@ import { DenoiseView } from './denoise-view';
 import { parseNumber } from './parse';
 
 interface GenerateFlags {
-  model: string;
+  model?: string;
+  topK?: number;
+  topP?: number;
   genLength?: number;
   steps?: number;
   blockLength?: number;
@@ -64,6 +66,30 @@ function summary(r: GenerateResult): string {
   );
 }
 
+/** Generation settings from generation_config.json that apply to this model's decoding. */
+function fromGenerationConfig(model: DiffusionModel): GenerateOptions {
+  const g = model.config.generationConfig ?? {};
+  const num = (key: string): number | undefined =>
+    typeof g[key] === 'number' ? (g[key] as number) : undefined;
+  if (model.config.family === 'llama') {
+    return {
+      genLength: num('max_new_tokens'),
+      temperature: g.do_sample === false ? 0 : num('temperature'),
+      topK: num('top_k'),
+      topP: num('top_p'),
+    };
+  }
+  const remasking = g.remasking;
+  return {
+    genLength: num('gen_length'),
+    steps: num('steps'),
+    blockLength: num('block_length'),
+    temperature: num('temperature'),
+    cfgScale: num('cfg_scale'),
+    remasking: remasking === 'low_confidence' || remasking === 'random' ? remasking : undefined,
+  };
+}
+
 async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal): Promise<void> {
   const text = promptArg === '-' ? readFileSync(0, 'utf8') : promptArg;
   const model = await loadModel(flags.model, {
@@ -71,17 +97,24 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
     ...(flags.device === undefined ? {} : { device: flags.device }),
   });
   try {
+    // Flags win; the model folder's generation_config.json fills what they leave unset.
+    const g = fromGenerationConfig(model);
     const options: GenerateOptions = {
-      genLength: flags.genLength,
-      steps: flags.steps,
-      blockLength: flags.blockLength,
-      temperature: flags.temperature,
-      remasking: flags.remasking,
-      cfgScale: flags.cfgScale,
+      genLength: flags.genLength ?? g.genLength,
+      steps: flags.steps ?? g.steps,
+      blockLength: flags.blockLength ?? g.blockLength,
+      temperature: flags.temperature ?? g.temperature,
+      topK: flags.topK ?? g.topK,
+      topP: flags.topP ?? g.topP,
+      remasking: flags.remasking ?? g.remasking,
+      cfgScale: flags.cfgScale ?? g.cfgScale,
       seed: flags.seed,
       signal,
     };
-    const totalSteps = flags.steps ?? flags.genLength ?? 128;
+    const totalSteps =
+      model.config.family === 'llama'
+        ? (options.genLength ?? 128)
+        : (options.steps ?? options.genLength ?? 128);
     const progress = makeProgress(model, flags, totalSteps);
     let last: StepEvent | undefined;
     let result: GenerateResult;
@@ -105,12 +138,13 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
 
 export function registerGenerate(program: Command, signal: AbortSignal): void {
   program
-    .command('generate')
-    .description('generate text by masked diffusion')
+    .command('generate', { isDefault: true })
+    .description('generate text (masked diffusion, or left to right for an AR model)')
     .argument('<prompt>', 'the prompt, or - to read it from stdin')
-    .requiredOption(
+    .option(
       '-m, --model <dir>',
-      'model folder (config.json, *.safetensors, tokenizer.json)',
+      'model folder (config.json, *.safetensors, tokenizer.json), or builtin:diffusion / ' +
+        'builtin:ar (default builtin:diffusion)',
     )
     .option('-n, --gen-length <n>', 'tokens to generate (default 128)', parseNumber)
     .option('--steps <n>', 'denoising steps (default: gen length)', parseNumber)
@@ -127,6 +161,8 @@ export function registerGenerate(program: Command, signal: AbortSignal): void {
       ).choices(['low_confidence', 'random']),
     )
     .option('--cfg-scale <s>', 'classifier-free guidance scale (default 0)', parseNumber)
+    .option('--top-k <k>', 'AR models: keep the k most likely tokens (default off)', parseNumber)
+    .option('--top-p <p>', 'AR models: nucleus sampling mass (default off)', parseNumber)
     .option('--seed <n>', 'random seed (default 0)', parseNumber)
     .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber)
     .addOption(
