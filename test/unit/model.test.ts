@@ -44,9 +44,10 @@ describe('loadModel', () => {
     expect(model.memory()).toEqual({ weightBytes: 0, workBytes: 0 });
   });
 
-  it('requires a folder for now', async () => {
-    await expect(loadModel()).rejects.toThrow(
-      'No built-in model is shipped yet: pass the path of a model folder, e.g. loadModel("./LLaDA-8B-Instruct")',
+  it('names an unknown built-in model and a bad folder argument', async () => {
+    await expect(loadModel('builtin:gpt5')).rejects.toThrow(
+      'Expected a model folder or one of "builtin:diffusion", "builtin:ar" for option "dir" but ' +
+        'received "builtin:gpt5": no such built-in model',
     );
     await expect(loadModel(42 as unknown as string)).rejects.toThrow(
       'Expected a folder path for option "dir" but received 42',
