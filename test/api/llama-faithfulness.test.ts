@@ -63,6 +63,29 @@ describe.each(['llama-tiny-a', 'llama-tiny-b'])('%s', (name) => {
     });
   }
 
+  it('scores exactly, and refuses a text longer than the context', async () => {
+    const ids = expected.logits.input_ids;
+    const r = await model.score({ inputIds: ids });
+    expect(r.method).toBe('exact');
+    expect(r.tokens).toBe(ids.length - 1);
+    // The exact NLL from the reference logits of the same ids.
+    const raw = readFileSync(join(dir, expected.logits.file));
+    const ref = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+    const vocab = expected.logits.shape[1];
+    let nll = 0;
+    for (let t = 1; t < ids.length; t++) {
+      const row = ref.subarray((t - 1) * vocab, t * vocab);
+      const max = Math.max(...row);
+      const z = row.reduce((acc, x) => acc + Math.exp(x - max), 0);
+      nll -= row[ids[t]!]! - max - Math.log(z);
+    }
+    expect(Math.abs(r.nll / nll - 1)).toBeLessThan(1e-4);
+    const max = model.config.maxSequenceLength;
+    await expect(model.score({ inputIds: new Array(max + 1).fill(1) })).rejects.toThrow(
+      `Expected 2 to ${max} tokens (the model's context) for option "text" but received ${max + 1} tokens`,
+    );
+  });
+
   it('rejects masked-diffusion options', async () => {
     await expect(model.generate({ inputIds: [1, 2] }, { steps: 4, genLength: 4 })).rejects.toThrow(
       'masked-diffusion options do not apply',
