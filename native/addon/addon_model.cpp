@@ -79,66 +79,62 @@ Napi::Value AddonModel::logits(const Napi::CallbackInfo& info) {
   return p;
 }
 
-Napi::Value AddonModel::generate(const Napi::CallbackInfo& info) {
+Napi::Value AddonModel::start_generation(
+    const Napi::CallbackInfo& info, const std::function<GenerateJob(const Napi::Object&)>& make) {
   Napi::Env env = info.Env();
   auto model = live(env);
   if (!model) return rejected(env, "DIFFLM_DISPOSED", "the model has been disposed");
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "expected a request object");
   if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "expected an onStep function");
   Napi::Object o = info[0].As<Napi::Object>();
-  difflm::MaskedRequest r;
-  r.prompt = read_ids(env, o.Get("prompt"), "prompt");
-  r.gen_length = get_int(o, "genLength");
-  r.steps = get_int(o, "steps");
-  r.block_length = get_int(o, "blockLength");
-  r.temperature = get_number(o, "temperature");
-  const int64_t remasking = get_int(o, "remasking");
-  if (remasking != 0 && remasking != 1)
-    throw Napi::TypeError::New(env, "expected 0 or 1 for \"remasking\"");
-  r.remasking = static_cast<difflm::Remasking>(remasking);
-  r.cfg_scale = get_number(o, "cfgScale");
-  r.seed = read_seed(o);
-  r.mask_id = static_cast<int32_t>(get_int(o, "maskTokenId"));
-  r.eos_id = static_cast<int32_t>(get_int(o, "eosTokenId"));
-  r.eot_id = static_cast<int32_t>(get_int(o, "eotTokenId"));
-  r.logits_eos_inf = get_bool(o, "logitsEosInf");
-  r.confidence_eos_eot_inf = get_bool(o, "confidenceEosEotInf");
-  GenerateJob job = [r = std::move(r)](difflm::Model& m, const auto& on_step,
-                                       const difflm::CancelFn& cancelled) {
-    return m.generate(r, on_step, cancelled);
-  };
-  auto* w =
-      new GenerateWorker(env, model, std::move(job), o.Get("cancel"), info[1].As<Napi::Function>());
+  auto* w = new GenerateWorker(env, model, make(o), o.Get("cancel"), info[1].As<Napi::Function>());
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
 }
 
+Napi::Value AddonModel::generate(const Napi::CallbackInfo& info) {
+  return start_generation(info, [&](const Napi::Object& o) -> GenerateJob {
+    difflm::MaskedRequest r;
+    r.prompt = read_ids(o.Env(), o.Get("prompt"), "prompt");
+    r.gen_length = get_int(o, "genLength");
+    r.steps = get_int(o, "steps");
+    r.block_length = get_int(o, "blockLength");
+    r.temperature = get_number(o, "temperature");
+    const int64_t remasking = get_int(o, "remasking");
+    if (remasking != 0 && remasking != 1)
+      throw Napi::TypeError::New(o.Env(), "expected 0 or 1 for \"remasking\"");
+    r.remasking = static_cast<difflm::Remasking>(remasking);
+    r.cfg_scale = get_number(o, "cfgScale");
+    r.seed = read_seed(o);
+    r.mask_id = static_cast<int32_t>(get_int(o, "maskTokenId"));
+    r.eos_id = static_cast<int32_t>(get_int(o, "eosTokenId"));
+    r.eot_id = static_cast<int32_t>(get_int(o, "eotTokenId"));
+    r.logits_eos_inf = get_bool(o, "logitsEosInf");
+    r.confidence_eos_eot_inf = get_bool(o, "confidenceEosEotInf");
+    return [r = std::move(r)](difflm::Model& m, const auto& on_step,
+                              const difflm::CancelFn& cancelled) {
+      return m.generate(r, on_step, cancelled);
+    };
+  });
+}
+
 Napi::Value AddonModel::generate_ar(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto model = live(env);
-  if (!model) return rejected(env, "DIFFLM_DISPOSED", "the model has been disposed");
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "expected a request object");
-  if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "expected an onStep function");
-  Napi::Object o = info[0].As<Napi::Object>();
-  difflm::ArRequest r;
-  r.prompt = read_ids(env, o.Get("prompt"), "prompt");
-  r.max_new_tokens = get_int(o, "genLength");
-  r.temperature = get_number(o, "temperature");
-  r.filter.top_k = get_int(o, "topK");
-  r.filter.top_p = get_number(o, "topP");
-  r.seed = read_seed(o);
-  r.eos_id = static_cast<int32_t>(get_int(o, "eosTokenId"));
-  r.stop_at_eos = get_bool(o, "stopAtEos");
-  GenerateJob job = [r = std::move(r)](difflm::Model& m, const auto& on_step,
-                                       const difflm::CancelFn& cancelled) {
-    return m.generate_ar(r, on_step, cancelled);
-  };
-  auto* w =
-      new GenerateWorker(env, model, std::move(job), o.Get("cancel"), info[1].As<Napi::Function>());
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return start_generation(info, [&](const Napi::Object& o) -> GenerateJob {
+    difflm::ArRequest r;
+    r.prompt = read_ids(o.Env(), o.Get("prompt"), "prompt");
+    r.max_new_tokens = get_int(o, "genLength");
+    r.temperature = get_number(o, "temperature");
+    r.filter.top_k = get_int(o, "topK");
+    r.filter.top_p = get_number(o, "topP");
+    r.seed = read_seed(o);
+    r.eos_id = static_cast<int32_t>(get_int(o, "eosTokenId"));
+    r.stop_at_eos = get_bool(o, "stopAtEos");
+    return [r = std::move(r)](difflm::Model& m, const auto& on_step,
+                              const difflm::CancelFn& cancelled) {
+      return m.generate_ar(r, on_step, cancelled);
+    };
+  });
 }
 
 Napi::Value AddonModel::score(const Napi::CallbackInfo& info) {

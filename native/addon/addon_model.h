@@ -3,9 +3,11 @@
 
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 
 #include "engine.h"
+#include "workers.h"
 
 namespace difflm_addon {
 
@@ -24,6 +26,9 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value score(const Napi::CallbackInfo& info);
   Napi::Value memory(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
+  // Checks the call, builds the job from the request object, and queues it on a worker.
+  Napi::Value start_generation(const Napi::CallbackInfo& info,
+                               const std::function<GenerateJob(const Napi::Object&)>& make);
   // The model, or a rejected promise's error when disposed.
   std::shared_ptr<difflm::Model> live(Napi::Env env) const;
 

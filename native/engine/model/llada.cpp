@@ -17,39 +17,38 @@ WeightMatrix matrix(Backend& be, const TensorView& t) {
 // What each tensor does, and its name in either layout.
 enum class Role { Embed, FinalNorm, Head, AttnNorm, FfnNorm, Q, K, V, O, Gate, Up, Down };
 
+// Tensor names by role in each layout; "#" stands for the layer index.
+struct RoleNames {
+  Role role;
+  const char* llada;
+  const char* llama;
+};
+constexpr RoleNames kNames[] = {
+    {Role::Embed, "model.transformer.wte.weight", "model.embed_tokens.weight"},
+    {Role::FinalNorm, "model.transformer.ln_f.weight", "model.norm.weight"},
+    {Role::Head, "model.transformer.ff_out.weight", "lm_head.weight"},
+    {Role::AttnNorm, "model.transformer.blocks.#.attn_norm.weight",
+     "model.layers.#.input_layernorm.weight"},
+    {Role::FfnNorm, "model.transformer.blocks.#.ff_norm.weight",
+     "model.layers.#.post_attention_layernorm.weight"},
+    {Role::Q, "model.transformer.blocks.#.q_proj.weight", "model.layers.#.self_attn.q_proj.weight"},
+    {Role::K, "model.transformer.blocks.#.k_proj.weight", "model.layers.#.self_attn.k_proj.weight"},
+    {Role::V, "model.transformer.blocks.#.v_proj.weight", "model.layers.#.self_attn.v_proj.weight"},
+    {Role::O, "model.transformer.blocks.#.attn_out.weight",
+     "model.layers.#.self_attn.o_proj.weight"},
+    {Role::Gate, "model.transformer.blocks.#.ff_proj.weight",
+     "model.layers.#.mlp.gate_proj.weight"},
+    {Role::Up, "model.transformer.blocks.#.up_proj.weight", "model.layers.#.mlp.up_proj.weight"},
+    {Role::Down, "model.transformer.blocks.#.ff_out.weight", "model.layers.#.mlp.down_proj.weight"},
+};
+
 std::string tensor_name(Layout layout, Role role, int64_t layer = 0) {
-  const std::string i = std::to_string(layer);
-  if (layout == Layout::Llada) {
-    const std::string b = "model.transformer.blocks." + i + ".";
-    switch (role) {
-      case Role::Embed: return "model.transformer.wte.weight";
-      case Role::FinalNorm: return "model.transformer.ln_f.weight";
-      case Role::Head: return "model.transformer.ff_out.weight";
-      case Role::AttnNorm: return b + "attn_norm.weight";
-      case Role::FfnNorm: return b + "ff_norm.weight";
-      case Role::Q: return b + "q_proj.weight";
-      case Role::K: return b + "k_proj.weight";
-      case Role::V: return b + "v_proj.weight";
-      case Role::O: return b + "attn_out.weight";
-      case Role::Gate: return b + "ff_proj.weight";
-      case Role::Up: return b + "up_proj.weight";
-      case Role::Down: return b + "ff_out.weight";
-    }
-  }
-  const std::string b = "model.layers." + i + ".";
-  switch (role) {
-    case Role::Embed: return "model.embed_tokens.weight";
-    case Role::FinalNorm: return "model.norm.weight";
-    case Role::Head: return "lm_head.weight";
-    case Role::AttnNorm: return b + "input_layernorm.weight";
-    case Role::FfnNorm: return b + "post_attention_layernorm.weight";
-    case Role::Q: return b + "self_attn.q_proj.weight";
-    case Role::K: return b + "self_attn.k_proj.weight";
-    case Role::V: return b + "self_attn.v_proj.weight";
-    case Role::O: return b + "self_attn.o_proj.weight";
-    case Role::Gate: return b + "mlp.gate_proj.weight";
-    case Role::Up: return b + "mlp.up_proj.weight";
-    case Role::Down: return b + "mlp.down_proj.weight";
+  for (const RoleNames& n : kNames) {
+    if (n.role != role) continue;
+    std::string name = layout == Layout::Llada ? n.llada : n.llama;
+    const size_t hash = name.find('#');
+    if (hash != std::string::npos) name.replace(hash, 1, std::to_string(layer));
+    return name;
   }
   return {};
 }
