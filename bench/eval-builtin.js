@@ -116,7 +116,7 @@ ${
 
 ## Five unedited samples
 
-Settings: ${settings}; seeds 1 to 5 (${diffusion ? 'at temperature 0 the seed does not matter' : 'one per sample'}). The text after each prompt is the model's, unedited.
+Settings (the model's generation_config.json defaults): ${settings}; seeds 1 to 5, one per sample. The text after each prompt is the model's, unedited.
 
 ${ev.samples.map((x, i) => `${i + 1}. **${x.prompt}**${x.text}`).join('\n\n')}
 `;
@@ -135,9 +135,8 @@ const TEST_SCORE = { samples: 16, batch: 8, seed: 0 };
 for (const [kind, name] of Object.entries(BUILTIN_MODELS)) {
   const model = await loadModel(`builtin:${kind}`, { threads: 2 });
   const diffusion = model.config.family === 'llada';
-  const settings = diffusion
-    ? { genLength: 128, steps: 128, blockLength: 32, temperature: 0 }
-    : { genLength: 128, temperature: 0.8, topK: 40 };
+  // The samples use the model's own defaults (generation_config.json).
+  const settings = model.generationDefaults;
   const heldout = {
     ...(await scoreChunks(model, slice, SCORE)),
     method: diffusion ? 'elbo' : 'exact',
@@ -151,7 +150,7 @@ for (const [kind, name] of Object.entries(BUILTIN_MODELS)) {
   };
   const samples = [];
   for (const [i, prompt] of PROMPTS.entries()) {
-    const r = await model.generate(prompt, { ...settings, seed: i + 1 });
+    const r = await model.generate(prompt, { seed: i + 1 });
     samples.push({ prompt, seed: i + 1, text: r.text });
   }
   const reg = REGRESSION[kind];

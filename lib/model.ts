@@ -20,6 +20,7 @@ import {
 } from './errors';
 import type { SpecialTokenIds } from './families/llada';
 import { runGenerate, type GenerateJob } from './generate';
+import { generationDefaults, withDefaults } from './generation-config';
 import type { NativeModel } from './native-types';
 import { validateGenerateOptions, type GenerateOptions } from './options';
 import { checkTokenIds, promptToIds, type Prompt } from './prompt';
@@ -80,6 +81,11 @@ interface ModelParts {
   specialTokens: SpecialTokenIds;
 }
 
+/** The entries of `o` whose value is not undefined (undefined means "use the default"). */
+function definedOnly(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
 export class DiffusionModel {
   /** The model's configuration, read from config.json. */
   readonly config: ModelConfig;
@@ -102,6 +108,14 @@ export class DiffusionModel {
   /** @internal Use `loadModel()`. */
   static _create(parts: ModelParts): DiffusionModel {
     return new DiffusionModel(parts);
+  }
+
+  /**
+   * The defaults this model's generation_config.json sets (empty when it has none); they apply
+   * to every option a `generate()`/`stream()` call leaves unset.
+   */
+  get generationDefaults(): GenerateOptions {
+    return generationDefaults(this.config);
   }
 
   /** Whether `dispose()` has been called. */
@@ -276,7 +290,11 @@ export class DiffusionModel {
     this.ensureNotDisposed();
     const ids = promptToIds(prompt, this.tokenizer, this.config.vocabRows);
     const decoding = this.config.family === 'llama' ? 'autoregressive' : 'masked';
-    const resolved = validateGenerateOptions(options, {
+    // Unset options come from generation_config.json, then from the library's defaults.
+    const given = options === undefined || options === null ? {} : options;
+    const merged =
+      typeof given === 'object' ? withDefaults(this.generationDefaults, definedOnly(given)) : given;
+    const resolved = validateGenerateOptions(merged as GenerateOptions, {
       promptLength: ids.length,
       maxSequenceLength: this.config.maxSequenceLength,
       decoding,

@@ -66,30 +66,6 @@ function summary(r: GenerateResult): string {
   );
 }
 
-/** Generation settings from generation_config.json that apply to this model's decoding. */
-function fromGenerationConfig(model: DiffusionModel): GenerateOptions {
-  const g = model.config.generationConfig ?? {};
-  const num = (key: string): number | undefined =>
-    typeof g[key] === 'number' ? (g[key] as number) : undefined;
-  if (model.config.family === 'llama') {
-    return {
-      genLength: num('max_new_tokens'),
-      temperature: g.do_sample === false ? 0 : num('temperature'),
-      topK: num('top_k'),
-      topP: num('top_p'),
-    };
-  }
-  const remasking = g.remasking;
-  return {
-    genLength: num('gen_length'),
-    steps: num('steps'),
-    blockLength: num('block_length'),
-    temperature: num('temperature'),
-    cfgScale: num('cfg_scale'),
-    remasking: remasking === 'low_confidence' || remasking === 'random' ? remasking : undefined,
-  };
-}
-
 async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal): Promise<void> {
   const text = promptArg === '-' ? readFileSync(0, 'utf8') : promptArg;
   const model = await loadModel(flags.model, {
@@ -98,23 +74,22 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
   });
   try {
     // Flags win; the model folder's generation_config.json fills what they leave unset.
-    const g = fromGenerationConfig(model);
+    const g = model.generationDefaults;
     const options: GenerateOptions = {
-      genLength: flags.genLength ?? g.genLength,
-      steps: flags.steps ?? g.steps,
-      blockLength: flags.blockLength ?? g.blockLength,
-      temperature: flags.temperature ?? g.temperature,
-      topK: flags.topK ?? g.topK,
-      topP: flags.topP ?? g.topP,
-      remasking: flags.remasking ?? g.remasking,
-      cfgScale: flags.cfgScale ?? g.cfgScale,
+      genLength: flags.genLength,
+      steps: flags.steps,
+      blockLength: flags.blockLength,
+      temperature: flags.temperature,
+      topK: flags.topK,
+      topP: flags.topP,
+      remasking: flags.remasking,
+      cfgScale: flags.cfgScale,
       seed: flags.seed,
       signal,
     };
+    const genLength = options.genLength ?? g.genLength ?? 128;
     const totalSteps =
-      model.config.family === 'llama'
-        ? (options.genLength ?? 128)
-        : (options.steps ?? options.genLength ?? 128);
+      model.config.family === 'llama' ? genLength : (options.steps ?? g.steps ?? genLength);
     const progress = makeProgress(model, flags, totalSteps);
     let last: StepEvent | undefined;
     let result: GenerateResult;
