@@ -207,3 +207,54 @@ GPU_CASE(e2e_llada8b_shape_generate_timing) {
       "for the GPU at the sampling sync)\n",
       load_s, step_ms, res.forward_ms, res.sample_ms, res.total_ms);
 }
+
+// The autoregressive baseline on the GPU: the Llama fixtures' logits and KV-cached greedy
+// continuations equal the CPU's and the reference implementation's.
+GPU_CASE(e2e_llama_fixtures_kv_cache) {
+  for (const char* name : {"llama-tiny-a", "llama-tiny-b"}) {
+    try {
+      const std::string dir = std::string("test/fixtures/") + name;
+      JsonValue c = parse_json(read_text(dir + "/config.json"));
+      ModelLoadSpec s;
+      s.arch = "llama";
+      s.threads = 8;
+      s.files = {dir + "/model.safetensors"};
+      LladaSpec& l = s.llada;
+      l.d_model = static_cast<int64_t>(num(c, "hidden_size", 0));
+      l.n_layers = static_cast<int64_t>(num(c, "num_hidden_layers", 0));
+      l.n_heads = static_cast<int64_t>(num(c, "num_attention_heads", 0));
+      l.n_kv_heads = static_cast<int64_t>(num(c, "num_key_value_heads", double(l.n_heads)));
+      l.mlp_hidden = static_cast<int64_t>(num(c, "intermediate_size", 0));
+      l.vocab = static_cast<int64_t>(num(c, "vocab_size", 0));
+      l.max_seq_len = static_cast<int64_t>(num(c, "max_position_embeddings", 0));
+      l.rope_theta = num(c, "rope_theta", 10000);
+      l.rms_eps = num(c, "rms_norm_eps", 1e-6);
+      const JsonValue* tie = c.find("tie_word_embeddings");
+      l.weight_tying = tie && tie->boolean;
+      auto cpu = Model::load(s);
+      s.device = "cuda";
+      auto gpu = Model::load(s);
+      JsonValue exp = parse_json(read_text(dir + "/expected.json"));
+      const auto ids = ints(*exp.find("logits")->find("input_ids"));
+      validate(std::string(name) + " causal logits vs CPU", gpu->logits(ids, {}),
+               cpu->logits(ids, {}), 1e-5);
+      for (const auto& g : exp.find("greedy")->array) {
+        ArRequest r;
+        r.prompt = ints(*g.find("prompt_ids"));
+        r.max_new_tokens = static_cast<int64_t>(num(g, "max_new_tokens", 0));
+        r.stop_at_eos = false;
+        const auto out = gpu->generate_ar(r, {}, {}).canvas;
+        const std::string what = std::string(name) + " " + g.find("name")->string;
+        validate_exact(what + " KV-cached greedy: CUDA vs CPU", out,
+                       cpu->generate_ar(r, {}, {}).canvas);
+        validate_exact(what + " KV-cached greedy: CUDA vs reference", out,
+                       ints(*g.find("output_ids")));
+        r.temperature = 0.9, r.filter.top_k = 20, r.filter.top_p = 0.9, r.seed = 11;
+        validate_exact(what + " T=0.9 top-k 20 top-p 0.9: CUDA vs CPU",
+                       gpu->generate_ar(r, {}, {}).canvas, cpu->generate_ar(r, {}, {}).canvas);
+      }
+    } catch (const std::exception& e) {
+      expect(std::string(name) + " end to end", false, e.what());
+    }
+  }
+}
