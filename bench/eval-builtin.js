@@ -2,7 +2,9 @@
 // `node bench/eval-builtin.js [--make-slice]`. Writes models/<name>/eval.json and prints the
 // numbers. The held-out text is a committed slice of TinyStories' validation split
 // (test/fixtures/tinystories-heldout.json), which `--make-slice` cuts from shared/data.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUILTIN_MODELS, loadModel } from '../dist/index.js';
@@ -75,6 +77,31 @@ const REGRESSION = {
   },
 };
 const regression = {};
+
+/**
+ * The regression generation's ids under every GEMM path this CPU has (each path rounds
+ * differently, so each has its own record), each in a child process with DIFFLM_GEMM_PATH set.
+ */
+function regressionIds(kind) {
+  const { prompt, options } = REGRESSION[kind];
+  const paths = createRequire(import.meta.url)('node-gyp-build')(root).bench.gemmPaths();
+  const byPath = {};
+  for (const path of paths) {
+    const script = `
+      import { loadModel } from ${JSON.stringify(join(root, 'dist/index.js'))};
+      const m = await loadModel('builtin:${kind}', { threads: 2 });
+      const r = await m.generate(${JSON.stringify(prompt)}, ${JSON.stringify(options)});
+      console.log(JSON.stringify(r.tokens));
+      await m.dispose();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, DIFFLM_GEMM_PATH: path },
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`regression run on ${path} failed: ${r.stderr}`);
+    byPath[path] = JSON.parse(r.stdout);
+  }
+  return byPath;
+}
 
 /** The model card, from train_log.json (written by the training script) and this evaluation. */
 function modelCard(kind, name, model, ev) {
@@ -153,8 +180,7 @@ for (const [kind, name] of Object.entries(BUILTIN_MODELS)) {
     const r = await model.generate(prompt, { seed: i + 1 });
     samples.push({ prompt, seed: i + 1, text: r.text });
   }
-  const reg = REGRESSION[kind];
-  regression[kind] = { ...reg, tokens: (await model.generate(reg.prompt, reg.options)).tokens };
+  regression[kind] = { ...REGRESSION[kind], tokens: regressionIds(kind) };
   const out = { model: name, heldout, testSlice, sampleSettings: settings, samples };
   writeFileSync(join(root, 'models', name, 'eval.json'), JSON.stringify(out, null, 2) + '\n');
   writeFileSync(join(root, 'models', name, 'README.md'), modelCard(kind, name, model, out));

@@ -27,7 +27,7 @@ Napi::Value cpu_info(const Napi::CallbackInfo& info) {
   o.Set("f16c", f.f16c);
   o.Set("avx512f", f.avx512f);
   o.Set("avx512bf16", f.avx512bf16);
-  o.Set("gemmPath", difflm::gemm_path_name(difflm::gemm_best_path()));
+  o.Set("gemmPath", difflm::gemm_path_name(difflm::gemm_default_path()));
   o.Set("cores", difflm::available_cores());
   return o;
 }

@@ -10,7 +10,7 @@ namespace difflm {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads, GemmPath path = gemm_best_path());
+  explicit CpuBackend(int threads, GemmPath path = gemm_default_path());
 
   std::string name() const override { return "cpu"; }
   int threads() const override { return pool_.threads(); }

@@ -4,6 +4,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 
 #include "../errors.h"
@@ -77,8 +78,19 @@ BlockFn block_fn(GemmPath path, DType wtype) {
 
 }  // namespace
 
+GemmPath gemm_default_path() {
+  static const GemmPath chosen = [] {
+    const char* env = std::getenv("DIFFLM_GEMM_PATH");
+    if (env)
+      for (GemmPath p : gemm_paths_available())
+        if (std::string(env) == gemm_path_name(p)) return p;
+    return gemm_best_path();
+  }();
+  return chosen;
+}
+
 void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C, ThreadPool* pool) {
-  gemm(A, M, W, C, pool, gemm_best_path());
+  gemm(A, M, W, C, pool, gemm_default_path());
 }
 
 void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C, ThreadPool* pool,

@@ -31,8 +31,11 @@ enum class GemmPath {
 const char* gemm_path_name(GemmPath p);
 // Every path this CPU can run, from the slowest to the fastest.
 std::vector<GemmPath> gemm_paths_available();
-// The fastest path for this CPU (what gemm() uses by default).
+// The fastest path for this CPU.
 GemmPath gemm_best_path();
+// The path the engine uses: the fastest, unless the environment variable DIFFLM_GEMM_PATH names
+// another available one ("portable", "avx2", "avx512", "avx512bf16"; for tests and debugging).
+GemmPath gemm_default_path();
 
 // C = A . W^T. `pool` may be null (single thread). `path` must be available on this CPU.
 void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C, ThreadPool* pool,

@@ -92,7 +92,7 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   const int64_t q_stride = n_heads * hd, kv_stride = n_kv_heads * hd;
   constexpr int64_t kQBlock = 64;
   const int64_t q_blocks = (nq + kQBlock - 1) / kQBlock;
-  const GemmPath path = gemm_best_path();
+  const GemmPath path = gemm_default_path();
   auto task = [&](int64_t t) {
     const int64_t h = t / q_blocks, i0 = (t % q_blocks) * kQBlock;
     const int64_t rows = std::min(kQBlock, nq - i0);
