@@ -119,7 +119,7 @@ def make_export(args):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_common_args(ap, str(common.REPO / "models/tinystories-llada-7m"))
-    ap.add_argument("--gen-temperature", type=float, default=0.0, help="temperature for generation_config.json")
+    ap.add_argument("--gen-temperature", type=float, default=0.8, help="temperature for generation_config.json (0.8 reads better than greedy 0 for this small model)")
     args = ap.parse_args(argv)
     common.run_training(
         args, kind="llada-mdm", causal=False, loss_fn=loss_fn, eval_fn=eval_fn, export_fn=make_export(args),
