@@ -26,7 +26,14 @@ cudaStream_t as_stream(void* s) {
   return static_cast<cudaStream_t>(s);
 }
 
-enum ScratchSlot { kGemm = 0, kPositions = 1, kEligible = 2, kCommitted = 3, kCommittedTokens = 4 };
+enum ScratchSlot {
+  kGemm = 0,
+  kPositions = 1,
+  kEligible = 2,
+  kCommitted = 3,
+  kCommittedTokens = 4,
+  kCommitCount = 5
+};
 
 }  // namespace
 
@@ -260,21 +267,49 @@ void CudaBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, 
     cuda::remask_confidence(confidence, rows, row0, req.seed, step, stream_);
 }
 
-void CudaBackend::commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
-                               int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
-                               std::vector<std::pair<int32_t, int32_t>>* committed) {
+void CudaBackend::commit(const int32_t* tokens, const double* confidence, int32_t* canvas,
+                         int64_t row0, int64_t rows, int32_t mask_id, const CommitRule& rule,
+                         std::vector<std::pair<int32_t, int32_t>>* committed) {
   activate();
   auto* eligible = static_cast<uint8_t*>(scratch(kEligible, rows));
-  auto* idx = static_cast<int32_t*>(scratch(kCommitted, k * sizeof(int32_t)));
-  auto* tok = static_cast<int32_t*>(scratch(kCommittedTokens, k * sizeof(int32_t)));
   cuda::mask_eligible(canvas + row0, rows, mask_id, eligible, stream_);
-  cuda::select_commit(confidence, tokens, eligible, rows, k, canvas + row0, idx, stream_);
-  cuda::gather_tokens(canvas + row0, idx, k, tok, stream_);
+  if (rule.kind == CommitRule::Kind::Factor) {
+    // The rank-dependent cut has no kernel: the window's candidates (a block's worth of rows)
+    // come to the host, and only the chosen tokens go back.
+    std::vector<double> h_conf(static_cast<size_t>(rows));
+    std::vector<int32_t> h_tok(static_cast<size_t>(rows));
+    std::vector<uint8_t> h_elig(static_cast<size_t>(rows));
+    to_host(h_conf.data(), confidence, rows * sizeof(double));
+    to_host(h_tok.data(), tokens, rows * sizeof(int32_t));
+    to_host(h_elig.data(), eligible, rows);
+    for (const int64_t i : select_commits(h_conf.data(), h_elig.data(), rows, rule)) {
+      to_backend(canvas + row0 + i, &h_tok[i], sizeof(int32_t));
+      committed->emplace_back(static_cast<int32_t>(row0 + i), h_tok[i]);
+    }
+    return;
+  }
+  const int64_t room = rule.kind == CommitRule::Kind::TopK ? std::min(rule.k, rows) : rows;
+  if (room <= 0) return;
+  auto* idx = static_cast<int32_t*>(scratch(kCommitted, room * sizeof(int32_t)));
+  auto* tok = static_cast<int32_t*>(scratch(kCommittedTokens, room * sizeof(int32_t)));
+  int64_t count = room;
+  if (rule.kind == CommitRule::Kind::TopK) {
+    cuda::select_commit(confidence, tokens, eligible, rows, room, canvas + row0, idx, stream_);
+  } else {
+    auto* d_count = static_cast<int32_t*>(scratch(kCommitCount, sizeof(int32_t)));
+    cuda::select_threshold(confidence, tokens, eligible, rows, rule.threshold, canvas + row0, idx,
+                           d_count, stream_);
+    int32_t h_count = 0;
+    to_host(&h_count, d_count, sizeof(int32_t));
+    count = h_count;
+  }
+  if (count <= 0) return;
+  cuda::gather_tokens(canvas + row0, idx, count, tok, stream_);
   // Only the committed positions and tokens come back.
-  std::vector<int32_t> h_idx(static_cast<size_t>(k)), h_tok(static_cast<size_t>(k));
-  to_host(h_idx.data(), idx, k * sizeof(int32_t));
-  to_host(h_tok.data(), tok, k * sizeof(int32_t));
-  for (int64_t j = 0; j < k; ++j)
+  std::vector<int32_t> h_idx(static_cast<size_t>(count)), h_tok(static_cast<size_t>(count));
+  to_host(h_idx.data(), idx, count * sizeof(int32_t));
+  to_host(h_tok.data(), tok, count * sizeof(int32_t));
+  for (int64_t j = 0; j < count; ++j)
     if (h_idx[j] >= 0) committed->emplace_back(static_cast<int32_t>(row0 + h_idx[j]), h_tok[j]);
 }
 

@@ -12,7 +12,7 @@ import type {
   NativeModel,
   NativeStepEvent,
 } from './native-types';
-import { REMASKING, type ResolvedGenerateOptions } from './options';
+import { CACHE, REMASKING, type ResolvedGenerateOptions } from './options';
 import type { GenerateResult, StepEvent } from './results';
 import type { Tokenizer } from './tokenizer';
 
@@ -47,6 +47,10 @@ function toRequest(job: GenerateJob): NativeGenerateRequest {
     eotTokenId: job.special.eot,
     logitsEosInf: o.logitsEosInf,
     confidenceEosEotInf: o.confidenceEosEotInf,
+    cache: CACHE[o.cache],
+    parallel: o.parallel.mode,
+    threshold: o.parallel.threshold,
+    factor: o.parallel.factor,
     cancel: job.cancellation.flag,
   };
 }
@@ -61,7 +65,7 @@ function toArRequest(job: GenerateJob): NativeArRequest {
     topP: o.topP,
     seed: o.seed,
     eosTokenId: job.special.eos,
-    stopAtEos: true,
+    stopAtEos: o.stopAtEos,
     cancel: job.cancellation.flag,
   };
 }
@@ -136,6 +140,7 @@ export async function runGenerate(job: GenerateJob): Promise<GenerateResult> {
     canvas,
     promptTokens: job.prompt.length,
     steps: res.steps,
+    forwardPasses: res.forwards,
     timings: {
       forwardMs: res.forwardMs,
       sampleMs: res.sampleMs,

@@ -77,6 +77,14 @@ export interface NativeGenerateRequest {
   eotTokenId: number;
   logitsEosInf: boolean;
   confidenceEosEotInf: boolean;
+  /** 0 = none, 1 = prefix, 2 = dual (Fast-dLLM block KV caches). */
+  cache: number;
+  /** 0 = fixed counts from steps, 1 = threshold, 2 = factor. */
+  parallel: number;
+  /** Confidence threshold of parallel mode 1, in [0, 1]. */
+  threshold: number;
+  /** Factor of parallel mode 2, > 0. */
+  factor: number;
   /**
    * Cancel flag: lib/ writes 1 into element 0 to cancel; the engine polls it between steps
    * (and between layers) and then rejects with a message starting with "aborted".
@@ -135,6 +143,8 @@ export interface NativeGenerateResult {
   /** Final canvas: prompt followed by the generated tokens. */
   canvas: Int32Array;
   steps: number;
+  /** Forward passes run. */
+  forwards: number;
   /** Milliseconds spent in the denoiser forward, in sampling/selection, and in total. */
   forwardMs: number;
   sampleMs: number;

@@ -3,13 +3,14 @@
  * Every option is checked here, before any native call.
  */
 import { availableParallelism } from 'node:os';
-import { invalidOption } from './errors';
+import { describeValue, invalidOption } from './errors';
 import type { StepEvent } from './results';
 import {
   abortSignal,
   bool,
   checkOptionsObject,
   func,
+  isPlainObject,
   nonNegativeInt,
   nonNegativeNumber,
   oneOf,
@@ -19,6 +20,27 @@ import {
 /** How the engine picks which masked positions to commit each step (value: native enum). */
 export const REMASKING = { low_confidence: 0, random: 1 } as const;
 export type Remasking = keyof typeof REMASKING;
+
+/** KV caching of the masked loop (value: native enum); see {@link GenerateOptions.cache}. */
+export const CACHE = { none: 0, prefix: 1, dual: 2 } as const;
+export type CacheMode = keyof typeof CACHE;
+
+/**
+ * Parallel decoding (Fast-dLLM): each step commits every masked position of the block whose
+ * confidence passes the rule, and always at least the most confident one.
+ * - `{ threshold: t }`: confidence >= t, t in [0, 1] (Fast-dLLM uses 0.9);
+ * - `{ factor: f }`: the r-th most confident position (r = 1, 2, ...) while its confidence is
+ *   >= 1 - f / (r + 1), f > 0. Unlike Fast-dLLM's factor mode, which also commits every
+ *   position when only the least confident one fails, this stops at the first failure.
+ */
+export type ParallelOptions = { threshold: number } | { factor: number };
+
+/** Parallel decoding resolved: `mode` is the native enum (0 off, 1 threshold, 2 factor). */
+export interface ResolvedParallel {
+  mode: 0 | 1 | 2;
+  threshold: number;
+  factor: number;
+}
 
 /**
  * Options of `model.generate()` and `model.stream()`; names mirror LLaDA's `generate()`.
@@ -65,6 +87,26 @@ export interface GenerateOptions {
   logitsEosInf?: boolean;
   /** Give EOS/EOT zero confidence so they commit last (`confidence_eos_eot_inf`). Defaults to `false`. */
   confidenceEosEotInf?: boolean;
+  /**
+   * KV caching of the masked loop (Fast-dLLM's block caches). Each block starts with one
+   * forward over the whole canvas; its other steps reuse cached keys and values:
+   * - `'none'`: every step runs the whole canvas (exact LLaDA);
+   * - `'prefix'`: positions before the block are reused; the block and everything after it
+   *   are recomputed each step;
+   * - `'dual'`: positions after the block are reused too; each step recomputes the block only.
+   *
+   * The caches approximate: outputs can differ from `'none'`. Not with `cfgScale > 0`.
+   * Defaults to `'none'`.
+   */
+  cache?: CacheMode;
+  /**
+   * Parallel decoding: commit every position whose confidence passes a threshold instead of a
+   * fixed number per step; blocks then run until they are complete and `steps` is not used.
+   * See {@link ParallelOptions}. Defaults to `undefined` (fixed counts from `steps`).
+   */
+  parallel?: ParallelOptions;
+  /** Autoregressive models: stop after EOS. Defaults to `true`. */
+  stopAtEos?: boolean;
   /** Cancels the call; it then rejects with `signal.reason`. Defaults to `undefined`. */
   signal?: AbortSignal;
   /**
@@ -85,6 +127,8 @@ export const GENERATE_DEFAULTS = {
   seed: 0,
   logitsEosInf: false,
   confidenceEosEotInf: false,
+  cache: 'none',
+  stopAtEos: true,
 } as const satisfies GenerateOptions;
 
 /** {@link GenerateOptions} with every default applied and every constraint checked. */
@@ -100,6 +144,9 @@ export interface ResolvedGenerateOptions {
   seed: number;
   logitsEosInf: boolean;
   confidenceEosEotInf: boolean;
+  cache: CacheMode;
+  parallel: ResolvedParallel;
+  stopAtEos: boolean;
   signal: AbortSignal | undefined;
   onStep: ((event: StepEvent) => void) | undefined;
 }
@@ -116,6 +163,9 @@ const GENERATE_KEYS = [
   'seed',
   'logitsEosInf',
   'confidenceEosEotInf',
+  'cache',
+  'parallel',
+  'stopAtEos',
   'signal',
   'onStep',
 ] as const satisfies readonly (keyof GenerateOptions)[];
@@ -136,8 +186,10 @@ const MASKED_ONLY = [
   'cfgScale',
   'logitsEosInf',
   'confidenceEosEotInf',
+  'cache',
+  'parallel',
 ] as const;
-const AUTOREGRESSIVE_ONLY = ['topK', 'topP'] as const;
+const AUTOREGRESSIVE_ONLY = ['topK', 'topP', 'stopAtEos'] as const;
 
 function rejectForeign(o: Record<string, unknown>, decoding: GenerateContext['decoding']): void {
   const foreign = decoding === 'masked' ? AUTOREGRESSIVE_ONLY : MASKED_ONLY;
@@ -145,7 +197,9 @@ function rejectForeign(o: Record<string, unknown>, decoding: GenerateContext['de
     if (o[key] === undefined) continue;
     const why =
       decoding === 'masked'
-        ? 'top-k/top-p filtering is implemented for autoregressive models only'
+        ? key === 'stopAtEos'
+          ? 'masked diffusion generates exactly genLength tokens'
+          : 'top-k/top-p filtering is implemented for autoregressive models only'
         : 'this model decodes left to right (autoregressive); masked-diffusion options do not apply';
     throw invalidOption(key, 'no value', JSON.stringify(o[key]), why);
   }
@@ -158,7 +212,30 @@ function topP(value: unknown): number {
   return value;
 }
 
-function checkShape(genLength: number, blockLength: number, steps: number): void {
+const PARALLEL_OFF: ResolvedParallel = { mode: 0, threshold: 0.9, factor: 1 };
+
+function parallel(value: unknown): ResolvedParallel {
+  if (value === undefined) return PARALLEL_OFF;
+  const keys = isPlainObject(value) ? Object.keys(value) : [];
+  if (!isPlainObject(value) || keys.length !== 1 || !['threshold', 'factor'].includes(keys[0]!)) {
+    const expected = '{ threshold: number } or { factor: number }';
+    throw invalidOption('parallel', expected, describeValue(value));
+  }
+  if ('threshold' in value) {
+    const t = value.threshold;
+    if (typeof t !== 'number' || !(t >= 0 && t <= 1)) {
+      throw invalidOption('parallel.threshold', 'a number in [0, 1]', describeValue(t));
+    }
+    return { ...PARALLEL_OFF, mode: 1, threshold: t };
+  }
+  const f = value.factor;
+  if (typeof f !== 'number' || !Number.isFinite(f) || !(f > 0)) {
+    throw invalidOption('parallel.factor', 'a finite number > 0', describeValue(f));
+  }
+  return { ...PARALLEL_OFF, mode: 2, factor: f };
+}
+
+function checkShape(genLength: number, blockLength: number, steps: number | undefined): void {
   if (genLength % blockLength !== 0) {
     throw invalidOption(
       'blockLength',
@@ -167,7 +244,7 @@ function checkShape(genLength: number, blockLength: number, steps: number): void
     );
   }
   const blocks = genLength / blockLength;
-  if (steps % blocks !== 0) {
+  if (steps !== undefined && steps % blocks !== 0) {
     const expected =
       `a multiple of the number of blocks ` +
       `(${blocks} = genLength ${genLength} / blockLength ${blockLength})`;
@@ -216,10 +293,24 @@ export function validateGenerateOptions(
       'confidenceEosEotInf',
       get('confidenceEosEotInf', d.confidenceEosEotInf),
     ),
+    cache: oneOf('cache', get('cache', d.cache), CACHE),
+    parallel: parallel(get('parallel')),
+    stopAtEos: bool('stopAtEos', get('stopAtEos', d.stopAtEos)),
     signal: signal === undefined ? undefined : abortSignal('signal', signal),
     onStep: onStep === undefined ? undefined : func<(event: StepEvent) => void>('onStep', onStep),
   };
-  if (ctx.decoding === 'masked') checkShape(genLength, blockLength, steps);
+  if (ctx.decoding === 'masked') {
+    // With parallel decoding, blocks run until complete and steps is not used.
+    checkShape(genLength, blockLength, resolved.parallel.mode === 0 ? steps : undefined);
+    if (resolved.cache !== 'none' && resolved.cfgScale > 0) {
+      throw invalidOption(
+        'cache',
+        "'none' when cfgScale > 0",
+        `'${resolved.cache}'`,
+        'classifier-free guidance is not implemented with a KV cache',
+      );
+    }
+  }
   checkContext(genLength, ctx);
   return resolved;
 }

@@ -44,7 +44,12 @@ export interface GenerateResult {
   canvas: number[];
   /** Number of prompt tokens (after the chat template, if any). */
   promptTokens: number;
-  /** Denoising steps run (forward passes, not counting the CFG copy). */
+  /**
+   * Denoising steps run (autoregressive models: tokens generated). Steps that commit nothing
+   * skip their forward pass.
+   */
   steps: number;
+  /** Forward passes of the model (the CFG copy not counted separately). */
+  forwardPasses: number;
   timings: GenerateTimings;
 }

@@ -112,6 +112,15 @@ Napi::Value AddonModel::generate(const Napi::CallbackInfo& info) {
     r.eot_id = static_cast<int32_t>(get_int(o, "eotTokenId"));
     r.logits_eos_inf = get_bool(o, "logitsEosInf");
     r.confidence_eos_eot_inf = get_bool(o, "confidenceEosEotInf");
+    const int64_t cache = get_int(o, "cache"), parallel = get_int(o, "parallel");
+    if (cache < 0 || cache > 2)
+      throw Napi::TypeError::New(o.Env(), "expected 0 to 2 for \"cache\"");
+    if (parallel < 0 || parallel > 2)
+      throw Napi::TypeError::New(o.Env(), "expected 0 to 2 for \"parallel\"");
+    r.cache = static_cast<difflm::CacheMode>(cache);
+    r.parallel = static_cast<difflm::Parallel>(parallel);
+    r.threshold = get_number(o, "threshold");
+    r.factor = get_number(o, "factor");
     return [r = std::move(r)](difflm::Model& m, const auto& on_step,
                               const difflm::CancelFn& cancelled) {
       return m.generate(r, on_step, cancelled);

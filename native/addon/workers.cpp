@@ -153,6 +153,7 @@ void GenerateWorker::OnOK() {
   std::copy(result_.canvas.begin(), result_.canvas.end(), canvas.Data());
   r.Set("canvas", canvas);
   r.Set("steps", Napi::Number::New(env, static_cast<double>(result_.steps)));
+  r.Set("forwards", Napi::Number::New(env, static_cast<double>(result_.forwards)));
   r.Set("forwardMs", Napi::Number::New(env, result_.forward_ms));
   r.Set("sampleMs", Napi::Number::New(env, result_.sample_ms));
   r.Set("totalMs", Napi::Number::New(env, result_.total_ms));

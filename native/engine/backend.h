@@ -13,6 +13,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/ops.h"
+#include "decode/select.h"
 
 namespace difflm {
 
@@ -56,12 +57,12 @@ class Backend {
   virtual void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
                                  const int32_t* canvas, const MaskedRequest& req, int64_t step,
                                  int32_t* tokens, double* confidence) = 0;
-  // Commits the k most confident masked positions of the window (ties: lower position first):
-  // canvas[row0 + i] = tokens[i]. Appends the (canvas position, token) pairs, by rank, to
-  // `committed` (host); only those come back to the host.
-  virtual void commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
-                            int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
-                            std::vector<std::pair<int32_t, int32_t>>* committed) = 0;
+  // Commits the masked positions of the window that `rule` selects (ranked by confidence, ties:
+  // lower position first): canvas[row0 + i] = tokens[i]. Appends the (canvas position, token)
+  // pairs, by rank, to `committed` (host); only those come back to the host.
+  virtual void commit(const int32_t* tokens, const double* confidence, int32_t* canvas,
+                      int64_t row0, int64_t rows, int32_t mask_id, const CommitRule& rule,
+                      std::vector<std::pair<int32_t, int32_t>>* committed) = 0;
 
   // ---- transformer kernels
   // C[M x W.rows] = A[M x W.cols] . W^T

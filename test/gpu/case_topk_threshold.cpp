@@ -6,7 +6,8 @@
 //    confidence 1e-9 relative (float64 sums in another order, as in case sample_rows), in-place
 //    EOS/EOT writes bit-exact. Many rows share one row of logits (with different noise) so that
 //    tokens near the cutoffs get drawn: a cutoff one token off would show up as a token mismatch.
-//  - select_threshold: canvas, committed list and count exact (float64 compares, ties included).
+//  - select_threshold (CPU twin select_commits): canvas, committed list and count exact (float64
+//  compares, ties included).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -144,7 +145,8 @@ GPU_CASE(select_threshold) {
         elig[i] = coin(rng) < elig_pct;
       }
       for (double thr : {-1.0, 0.0, 5 / 9.0, 0.9, 1.0, 2.0}) {
-        const auto order = difflm::select_threshold(conf.data(), elig.data(), n, thr);
+        const auto order = difflm::select_commits(conf.data(), elig.data(), n,
+                                                  difflm::CommitRule::at_threshold(thr));
         auto want_canvas = canvas0;
         std::vector<int32_t> want_committed;
         for (int64_t i : order) {

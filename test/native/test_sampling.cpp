@@ -282,39 +282,76 @@ TEST(sample_row_filtered_draws_with_renormalised_probabilities) {
   CHECK_MSG(std::fabs(double(n1) / draws - want) < 0.015, "got " << double(n1) / draws);
 }
 
-TEST(select_threshold_worked_examples) {
+TEST(select_commits_threshold_worked_examples) {
   // notes §1.1: tau = 0.9, [0.99, 0.95, 0.91, 0.62, 0.40] -> 3; [0.55, 0.3] -> 1 (the best).
   {
     const double conf[] = {0.62, 0.99, 0.40, 0.91, 0.95};  // the same values, shuffled
     const uint8_t elig[] = {1, 1, 1, 1, 1};
-    CHECK((select_threshold(conf, elig, 5, 0.9) == std::vector<int64_t>{1, 4, 3}));
+    CHECK((select_commits(conf, elig, 5, CommitRule::at_threshold(0.9)) ==
+           std::vector<int64_t>{1, 4, 3}));
   }
   {
     const double conf[] = {0.55, 0.3};
     const uint8_t elig[] = {1, 1};
-    CHECK((select_threshold(conf, elig, 2, 0.9) == std::vector<int64_t>{0}));
+    CHECK(
+        (select_commits(conf, elig, 2, CommitRule::at_threshold(0.9)) == std::vector<int64_t>{0}));
   }
   {  // the best must be eligible; ties rank the lower position first
     const double conf[] = {0.99, 0.5, 0.7, 0.7};
     const uint8_t elig[] = {0, 1, 1, 1};
-    CHECK((select_threshold(conf, elig, 4, 0.9) == std::vector<int64_t>{2}));
-    CHECK((select_threshold(conf, elig, 4, 0.6) == std::vector<int64_t>{2, 3}));
-    CHECK((select_threshold(conf, elig, 4, 0.0) == std::vector<int64_t>{2, 3, 1}));
+    CHECK(
+        (select_commits(conf, elig, 4, CommitRule::at_threshold(0.9)) == std::vector<int64_t>{2}));
+    CHECK((select_commits(conf, elig, 4, CommitRule::at_threshold(0.6)) ==
+           std::vector<int64_t>{2, 3}));
+    CHECK((select_commits(conf, elig, 4, CommitRule::at_threshold(0.0)) ==
+           std::vector<int64_t>{2, 3, 1}));
   }
   {  // a confidence equal to the threshold is committed (Fast-dLLM drops only < threshold)
     const double conf[] = {0.9, 0.95, 0.89};
     const uint8_t elig[] = {1, 1, 1};
-    CHECK((select_threshold(conf, elig, 3, 0.9) == std::vector<int64_t>{1, 0}));
+    CHECK((select_commits(conf, elig, 3, CommitRule::at_threshold(0.9)) ==
+           std::vector<int64_t>{1, 0}));
   }
   {  // nothing eligible, or nothing at all
     const double conf[] = {0.9, 0.95};
     const uint8_t elig[] = {0, 0};
-    CHECK(select_threshold(conf, elig, 2, 0.5).empty());
-    CHECK(select_threshold(conf, elig, 0, 0.5).empty());
+    CHECK(select_commits(conf, elig, 2, CommitRule::at_threshold(0.5)).empty());
+    CHECK(select_commits(conf, elig, 0, CommitRule::at_threshold(0.5)).empty());
   }
   {  // threshold above every confidence (e.g. 1.0 with random remasking): one per step
     const double conf[] = {0.2, 0.8, 0.5};
     const uint8_t elig[] = {1, 1, 1};
-    CHECK((select_threshold(conf, elig, 3, 1.5) == std::vector<int64_t>{1}));
+    CHECK(
+        (select_commits(conf, elig, 3, CommitRule::at_threshold(1.5)) == std::vector<int64_t>{1}));
   }
+}
+
+TEST(select_commits_factor_worked_examples) {
+  // notes §1.1, factor 1: rank r needs 1 - 1/(r + 1) -> [-, 0.667, 0.75, 0.8, 0.833].
+  {
+    const double conf[] = {0.40, 0.95, 0.62, 0.99, 0.91};
+    const uint8_t elig[] = {1, 1, 1, 1, 1};
+    CHECK(
+        (select_commits(conf, elig, 5, CommitRule::by_factor(1)) == std::vector<int64_t>{3, 1, 4}));
+  }
+  {  // only the last rank fails: Fast-dLLM's factor mode commits all 5; this stops at 4
+    const double conf[] = {0.99, 0.95, 0.91, 0.85, 0.40};
+    const uint8_t elig[] = {1, 1, 1, 1, 1};
+    CHECK((select_commits(conf, elig, 5, CommitRule::by_factor(1)) ==
+           std::vector<int64_t>{0, 1, 2, 3}));
+  }
+  {  // the first rank is always committed, however low; a large factor commits more
+    const double conf[] = {0.1, 0.05};
+    const uint8_t elig[] = {1, 1};
+    CHECK((select_commits(conf, elig, 2, CommitRule::by_factor(1)) == std::vector<int64_t>{0}));
+    CHECK((select_commits(conf, elig, 2, CommitRule::by_factor(3)) == std::vector<int64_t>{0, 1}));
+  }
+}
+
+TEST(select_commits_top_k) {
+  const double conf[] = {0.3, 0.9, 0.3, 0.8};
+  const uint8_t elig[] = {1, 0, 1, 1};
+  CHECK((select_commits(conf, elig, 4, CommitRule::top_k(2)) == std::vector<int64_t>{3, 0}));
+  CHECK((select_commits(conf, elig, 4, CommitRule::top_k(9)) == std::vector<int64_t>{3, 0, 2}));
+  CHECK(select_commits(conf, elig, 4, CommitRule::top_k(0)).empty());
 }

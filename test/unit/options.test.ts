@@ -40,6 +40,9 @@ describe('validateGenerateOptions', () => {
       seed: 0,
       logitsEosInf: false,
       confidenceEosEotInf: false,
+      cache: 'none',
+      parallel: { mode: 0, threshold: 0.9, factor: 1 },
+      stopAtEos: true,
       signal: undefined,
       onStep: undefined,
     });
@@ -139,12 +142,57 @@ describe('validateGenerateOptions', () => {
     );
   });
 
+  it('takes the cache modes and parallel decoding rules', () => {
+    expect(validateGenerateOptions({ cache: 'dual' }, ctx).cache).toBe('dual');
+    expect(validateGenerateOptions({ parallel: { threshold: 0.9 } }, ctx).parallel).toEqual({
+      mode: 1,
+      threshold: 0.9,
+      factor: 1,
+    });
+    expect(validateGenerateOptions({ parallel: { factor: 2 } }, ctx).parallel.mode).toBe(2);
+    // With parallel decoding steps is not used, so it need not divide into blocks.
+    const r = validateGenerateOptions(
+      { genLength: 96, blockLength: 32, steps: 128, parallel: { threshold: 0.5 } },
+      ctx,
+    );
+    expect(r.parallel.threshold).toBe(0.5);
+    expect(errorOf(gen({ genLength: 96, blockLength: 32, steps: 128 })).option).toBe('steps');
+  });
+
+  it('rejects bad cache and parallel options, naming them', () => {
+    expect(errorOf(gen({ cache: 'full' })).option).toBe('cache');
+    expect(errorOf(gen({ cache: 'prefix', cfgScale: 1 })).message).toBe(
+      "Expected 'none' when cfgScale > 0 for option \"cache\" but received 'prefix': " +
+        'classifier-free guidance is not implemented with a KV cache',
+    );
+    for (const bad of [0.9, {}, { threshold: 0.9, factor: 1 }, { steps: 2 }, null]) {
+      expect(errorOf(gen({ parallel: bad })).option).toBe('parallel');
+    }
+    for (const t of [-0.1, 1.01, Number.NaN, '0.9']) {
+      expect(errorOf(gen({ parallel: { threshold: t } })).option).toBe('parallel.threshold');
+    }
+    for (const f of [0, -1, Infinity]) {
+      expect(errorOf(gen({ parallel: { factor: f } })).option).toBe('parallel.factor');
+    }
+  });
+
+  it('keeps options to one way of decoding', () => {
+    const ar: GenerateContext = { ...ctx, decoding: 'autoregressive' };
+    expect(errorOf(gen({ cache: 'dual' }, ar)).option).toBe('cache');
+    expect(errorOf(gen({ parallel: { threshold: 0.9 } }, ar)).option).toBe('parallel');
+    expect(validateGenerateOptions({ stopAtEos: false }, ar).stopAtEos).toBe(false);
+    expect(errorOf(gen({ stopAtEos: false })).message).toContain(
+      'masked diffusion generates exactly genLength tokens',
+    );
+  });
+
   it('rejects unknown keys, naming them', () => {
     const err = errorOf(gen({ gen_length: 64 }));
     expect(err.option).toBe('gen_length');
     expect(err.message).toBe(
       'Expected a known option (one of genLength, steps, blockLength, temperature, topK, topP, remasking, ' +
-        'cfgScale, seed, logitsEosInf, confidenceEosEotInf, signal, onStep) for option "gen_length" ' +
+        'cfgScale, seed, logitsEosInf, confidenceEosEotInf, cache, parallel, stopAtEos, signal, ' +
+        'onStep) for option "gen_length" ' +
         'but received an unknown option name',
     );
   });

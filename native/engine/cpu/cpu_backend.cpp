@@ -105,19 +105,12 @@ void CpuBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, i
   });
 }
 
-void CpuBackend::commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas,
-                              int64_t row0, int64_t rows, int32_t mask_id, int64_t k,
-                              std::vector<std::pair<int32_t, int32_t>>* committed) {
-  std::vector<int64_t> order;
-  for (int64_t i = 0; i < rows; ++i)
-    if (canvas[row0 + i] == mask_id) order.push_back(i);
-  const int64_t n = std::min<int64_t>(k, static_cast<int64_t>(order.size()));
-  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int64_t a, int64_t b) {
-    if (confidence[a] != confidence[b]) return confidence[a] > confidence[b];
-    return a < b;
-  });
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t i = order[j];
+void CpuBackend::commit(const int32_t* tokens, const double* confidence, int32_t* canvas,
+                        int64_t row0, int64_t rows, int32_t mask_id, const CommitRule& rule,
+                        std::vector<std::pair<int32_t, int32_t>>* committed) {
+  std::vector<uint8_t> eligible(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) eligible[i] = canvas[row0 + i] == mask_id;
+  for (const int64_t i : select_commits(confidence, eligible.data(), rows, rule)) {
     canvas[row0 + i] = tokens[i];
     committed->emplace_back(static_cast<int32_t>(row0 + i), tokens[i]);
   }

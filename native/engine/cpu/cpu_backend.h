@@ -39,9 +39,9 @@ class CpuBackend final : public Backend {
   void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
                          const int32_t* canvas, const MaskedRequest& req, int64_t step,
                          int32_t* tokens, double* confidence) override;
-  void commit_top_k(const int32_t* tokens, const double* confidence, int32_t* canvas, int64_t row0,
-                    int64_t rows, int32_t mask_id, int64_t k,
-                    std::vector<std::pair<int32_t, int32_t>>* committed) override;
+  void commit(const int32_t* tokens, const double* confidence, int32_t* canvas, int64_t row0,
+              int64_t rows, int32_t mask_id, const CommitRule& rule,
+              std::vector<std::pair<int32_t, int32_t>>* committed) override;
 
  private:
   ThreadPool pool_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -81,12 +83,97 @@ void add_inplace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+namespace {
+
+// out[i] = sum_j p[i][j] v[j] for one head: the probability-weighted sum of value rows, read in
+// place from the [keys][kv_stride] value matrix (no transposed copy). HD > 0 fixes the head
+// size so the accumulators stay in registers; HD == 0 handles any size. Two accumulators halve
+// the dependency chain of the FMAs. Compiled for AVX-512, AVX2 and baseline, chosen at load.
+template <int HD>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void weighted_values(
+    const float* p, int64_t rows, int64_t keys, const int64_t* row_keys, const float* v,
+    int64_t kv_stride, int64_t hd_runtime, float* out, int64_t out_stride) {
+  const int64_t hd = HD > 0 ? HD : hd_runtime;
+  constexpr int64_t kMax = HD > 0 ? HD : 256;
+  for (int64_t i = 0; i < rows; ++i) {
+    float a0[kMax] = {}, a1[kMax] = {};
+    const float* pi = p + i * keys;
+    const int64_t n = row_keys[i];
+    int64_t j = 0;
+    for (; j + 1 < n; j += 2) {
+      const float p0 = pi[j], p1 = pi[j + 1];
+      const float* v0 = v + j * kv_stride;
+      const float* v1 = v0 + kv_stride;
+      for (int64_t e = 0; e < hd; ++e) {
+        a0[e] += p0 * v0[e];
+        a1[e] += p1 * v1[e];
+      }
+    }
+    if (j < n)
+      for (int64_t e = 0; e < hd; ++e) a0[e] += pi[j] * v[j * kv_stride + e];
+    float* o = out + i * out_stride;
+    for (int64_t e = 0; e < hd; ++e) o[e] = a0[e] + a1[e];
+  }
+}
+
+// e^x for x <= 0 (Cephes' expf: range reduction by ln 2 and a degree-6 polynomial, relative
+// error below 2e-7), branch-free so that loops over it vectorize; x below -87 gives e^-87.
+inline float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  // Round to nearest by adding and subtracting 1.5 * 2^23 (no floor call, so it vectorizes).
+  constexpr float kRound = 12582912.0f;
+  const float n = (x * 1.44269504088896341f + kRound) - kRound;
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) * (1 << 23);
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+// Scales a row of scores and turns it into softmax probabilities in place. Lane arrays keep the
+// max and sum reductions vectorizable (float sums do not reassociate on their own).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void softmax_row(float* s, int64_t n,
+                                                                              float scale) {
+  constexpr int64_t W = 16;
+  float lane[W];
+  for (float& m : lane) m = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  for (; j + W <= n; j += W)
+    for (int64_t l = 0; l < W; ++l) {
+      const float t = s[j + l] * scale;
+      s[j + l] = t;
+      lane[l] = t > lane[l] ? t : lane[l];
+    }
+  float max_s = -std::numeric_limits<float>::infinity();
+  for (; j < n; ++j) max_s = std::max(max_s, s[j] *= scale);
+  for (const float m : lane) max_s = std::max(max_s, m);
+  for (float& a : lane) a = 0;
+  j = 0;
+  for (; j + W <= n; j += W)
+    for (int64_t l = 0; l < W; ++l) lane[l] += (s[j + l] = exp_nonpositive(s[j + l] - max_s));
+  float sum = 0;
+  for (; j < n; ++j) sum += (s[j] = exp_nonpositive(s[j] - max_s));
+  for (const float a : lane) sum += a;
+  const float inv = 1.0f / sum;
+  for (j = 0; j < n; ++j) s[j] *= inv;
+}
+
+}  // namespace
+
 void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
                int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0, bool causal,
                ThreadPool* pool) {
-  // Per (head, block of up to 64 queries): gather the head's Q rows, K rows and V columns into
-  // contiguous buffers, then scores = Q K^T and out = softmax(scores) V as two GEMMs on the SIMD
-  // kernels (float32 weights, so exact float32 math on every path), with the row softmax between.
+  // Per (head, block of up to 64 queries): gather the head's Q and K rows into contiguous
+  // buffers, scores = Q K^T on the SIMD GEMM kernels (float32 weights, so exact float32 math on
+  // every path), the row softmax, then the weighted sum of value rows read in place.
   const int64_t group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t q_stride = n_heads * hd, kv_stride = n_kv_heads * hd;
@@ -100,30 +187,35 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
     // Keys visible to any query of this block (all, or up to the last query's position).
     const int64_t keys = causal ? std::min(nk, q_pos0 + i0 + rows) : nk;
     std::vector<float> qb(static_cast<size_t>(rows * hd)), kb(static_cast<size_t>(keys * hd));
-    std::vector<float> vt(static_cast<size_t>(hd * keys)), sc(static_cast<size_t>(rows * keys));
-    std::vector<float> ob(static_cast<size_t>(rows * hd));
+    std::vector<float> sc(static_cast<size_t>(rows * keys));
+    std::vector<int64_t> row_keys(static_cast<size_t>(rows));
     for (int64_t i = 0; i < rows; ++i)
       std::copy_n(q + (i0 + i) * q_stride + h * hd, hd, qb.data() + i * hd);
-    for (int64_t j = 0; j < keys; ++j) {
+    for (int64_t j = 0; j < keys; ++j)
       std::copy_n(k + j * kv_stride + kvh * hd, hd, kb.data() + j * hd);
-      const float* vj = v + j * kv_stride + kvh * hd;
-      for (int64_t e = 0; e < hd; ++e) vt[e * keys + j] = vj[e];
-    }
     gemm(qb.data(), rows, WeightMatrix{kb.data(), DType::F32, keys, hd}, sc.data(), nullptr, path);
     for (int64_t i = 0; i < rows; ++i) {
-      float* s = sc.data() + i * keys;
-      const int64_t n_keys = causal ? std::min(keys, q_pos0 + i0 + i + 1) : keys;
-      float max_s = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < n_keys; ++j) max_s = std::max(max_s, s[j] *= scale);
-      float sum = 0;
-      for (int64_t j = 0; j < n_keys; ++j) sum += (s[j] = std::exp(s[j] - max_s));
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < n_keys; ++j) s[j] *= inv;
-      for (int64_t j = n_keys; j < keys; ++j) s[j] = 0;  // masked by causality
+      row_keys[i] = causal ? std::min(keys, q_pos0 + i0 + i + 1) : keys;
+      softmax_row(sc.data() + i * keys, row_keys[i], scale);
     }
-    gemm(sc.data(), rows, WeightMatrix{vt.data(), DType::F32, hd, keys}, ob.data(), nullptr, path);
-    for (int64_t i = 0; i < rows; ++i)
-      std::copy_n(ob.data() + i * hd, hd, out + (i0 + i) * q_stride + h * hd);
+    const float* vh = v + kvh * hd;
+    float* oh = out + i0 * q_stride + h * hd;
+    switch (hd) {
+      case 32:
+        weighted_values<32>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
+                            q_stride);
+        break;
+      case 64:
+        weighted_values<64>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
+                            q_stride);
+        break;
+      case 128:
+        weighted_values<128>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
+                             q_stride);
+        break;
+      default:
+        weighted_values<0>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh, q_stride);
+    }
   };
   if (pool)
     pool->run(n_heads * q_blocks, task);

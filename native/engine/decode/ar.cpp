@@ -74,6 +74,7 @@ MaskedResult generate_ar(const LladaModel& model, Backend& be, const ArRequest& 
     res.sample_ms += ms_since(t0);
     tokens.push_back(c.token);
     ++res.steps;
+    ++res.forwards;
     StepEvent ev;
     ev.step = step;
     ev.block = 0;

@@ -42,7 +42,7 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
     bad_option("genLength (" + std::to_string(gen_length) + ") must be divisible by blockLength (" +
                std::to_string(block_length) + ")");
   const int64_t blocks = gen_length / block_length;
-  if (steps <= 0 || steps % blocks != 0)
+  if (parallel == Parallel::Off && (steps <= 0 || steps % blocks != 0))
     bad_option("steps (" + std::to_string(steps) +
                ") must be a positive multiple of the number of blocks (" + std::to_string(blocks) +
                ")");
@@ -55,6 +55,14 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
     bad_option("temperature must be a finite number >= 0");
   if (!std::isfinite(cfg_scale) || cfg_scale < 0)
     bad_option("cfgScale must be a finite number >= 0");
+  if (parallel == Parallel::Threshold && !(threshold >= 0 && threshold <= 1))
+    bad_option("parallel.threshold must be a number from 0 to 1");
+  if (parallel == Parallel::Factor && !(std::isfinite(factor) && factor > 0))
+    bad_option("parallel.factor must be a finite number > 0");
+  if (cache != CacheMode::None && cfg_scale > 0)
+    bad_option(
+        "cfgScale > 0 is not implemented with a KV cache (cache: 'prefix' or 'dual'); use "
+        "cache: 'none'");
   auto check_id = [&](int64_t id, const char* name, bool optional) {
     if ((optional && id == -1)) return;
     if (id < 0 || id >= spec.vocab)
@@ -68,6 +76,15 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
     if (prompt[i] < 0 || prompt[i] >= spec.vocab)
       bad_option("prompt token " + std::to_string(prompt[i]) + " at index " + std::to_string(i) +
                  " is outside the vocabulary (" + std::to_string(spec.vocab) + " rows)");
+}
+
+CommitRule MaskedRequest::rule(int64_t k) const {
+  switch (parallel) {
+    case Parallel::Threshold: return CommitRule::at_threshold(threshold);
+    case Parallel::Factor: return CommitRule::by_factor(factor);
+    case Parallel::Off: break;
+  }
+  return CommitRule::top_k(k);
 }
 
 void throw_if_nan_logits(const float* logits, int64_t vocab, int64_t pos) {
@@ -157,37 +174,55 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
   Buffer confidence(be, static_cast<size_t>(L) * sizeof(double));
 
   const int64_t blocks = req.gen_length / req.block_length;
-  const int64_t steps_per_block = req.steps / blocks;
+  const bool fixed = req.parallel == Parallel::Off;
+  const int64_t steps_per_block = fixed ? req.steps / blocks : 0;
   const CheckCancel check_cancel = [&cancelled] { throw_if_cancelled(cancelled); };
+  KvCache cache;
+  if (req.cache != CacheMode::None) cache = model.make_cache(L);
   int64_t global_step = 0;
 
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t block_start = P + b * req.block_length;
     const int64_t block_end = block_start + req.block_length;
-    const int64_t masked_in_block = std::count(x.begin() + block_start, x.begin() + block_end, M);
-    const std::vector<int64_t> k = num_transfer_tokens(masked_in_block, steps_per_block);
-    for (int64_t t = 0; t < steps_per_block; ++t, ++global_step) {
+    auto block_masks = [&] {
+      return std::count(x.begin() + block_start, x.begin() + block_end, M);
+    };
+    std::vector<int64_t> k;
+    if (fixed) k = num_transfer_tokens(block_masks(), steps_per_block);
+    bool refill = true;  // the block's first forward runs the whole canvas and fills the cache
+    for (int64_t t = 0; fixed ? t < steps_per_block : block_masks() > 0; ++t, ++global_step) {
       throw_if_cancelled(cancelled);
       StepEvent ev;
       ev.step = global_step;
       ev.block = b;
       // Rows that can be committed: masked and before the end of this block (later blocks are
-      // ineligible). Logits are needed for those rows only.
-      int64_t r0 = 0;
+      // ineligible; cached steps, as Fast-dLLM's, look inside the block only). Logits are
+      // needed for those rows only.
+      int64_t r0 = req.cache != CacheMode::None && !refill ? block_start : 0;
       while (r0 < block_end && x[r0] != M) ++r0;
-      if (k[t] > 0 && r0 < block_end) {
+      if ((!fixed || k[t] > 0) && r0 < block_end) {
         const int64_t rows = block_end - r0;
         auto t0 = std::chrono::steady_clock::now();
-        model.forward_resident(canvas0, batch, L, r0, block_end, logits.as(), check_cancel);
-        if (cfg)  // logits = u + (cfg + 1) * (c - u)
-          be.cfg_mix(logits.as(), logits.as() + rows * V, rows * V,
-                     static_cast<float>(req.cfg_scale + 1.0));
+        if (req.cache == CacheMode::None) {
+          model.forward_resident(canvas0, batch, L, r0, block_end, logits.as(), check_cancel);
+          if (cfg)  // logits = u + (cfg + 1) * (c - u)
+            be.cfg_mix(logits.as(), logits.as() + rows * V, rows * V,
+                       static_cast<float>(req.cfg_scale + 1.0));
+        } else if (refill) {
+          model.forward_window(canvas0, 0, L, L, cache, r0, block_end, logits.as(), check_cancel);
+          refill = false;
+        } else {
+          const int64_t w1 = req.cache == CacheMode::Prefix ? L : block_end;
+          model.forward_window(canvas0 + block_start, block_start, w1, L, cache, r0, block_end,
+                               logits.as(), check_cancel);
+        }
+        ++res.forwards;
         res.forward_ms += ms_since(t0);
         t0 = std::chrono::steady_clock::now();
         be.sample_candidates(logits.as(), rows, V, r0, canvas0, req, global_step,
                              tokens.as<int32_t>(), confidence.as<double>());
-        be.commit_top_k(tokens.as<int32_t>(), confidence.as<double>(), canvas0, r0, rows, M, k[t],
-                        &ev.committed);
+        be.commit(tokens.as<int32_t>(), confidence.as<double>(), canvas0, r0, rows, M,
+                  req.rule(fixed ? k[t] : 0), &ev.committed);
         for (const auto& [pos, tok] : ev.committed) x[pos] = tok;
         // The unconditional row gets the same commits (committed positions were masks, so never
         // prompt_index positions): one copy of the window past the prompt, and single writes

@@ -10,10 +10,23 @@
 
 #include "../backend.h"
 #include "../model/llada.h"
+#include "select.h"
 
 namespace difflm {
 
 enum class Remasking { LowConfidence = 0, Random = 1 };
+
+// Fast-dLLM's block KV caches (notes masked_dlm.md §4.1-4.2). Each block starts with one forward
+// over the whole canvas that fills the cache; its other steps then recompute only the current
+// block and everything after it (Prefix: keys and values before the block are reused) or only the
+// current block (Dual: those after it too, as computed at the block's first step). None runs the
+// whole canvas at every step (exact LLaDA).
+enum class CacheMode { None = 0, Prefix = 1, Dual = 2 };
+
+// How a step picks the positions to commit: LLaDA's fixed per-step counts from `steps`, or
+// parallel decoding (Fast-dLLM), where every block runs until it has no masks left and `steps`
+// is not used.
+enum class Parallel { Off = 0, Threshold = 1, Factor = 2 };
 
 struct MaskedRequest {
   std::vector<int32_t> prompt;
@@ -27,7 +40,13 @@ struct MaskedRequest {
   int32_t eot_id = -1;
   bool logits_eos_inf = false;
   bool confidence_eos_eot_inf = false;
+  CacheMode cache = CacheMode::None;
+  Parallel parallel = Parallel::Off;
+  double threshold = 0.9;  // Parallel::Threshold: in [0, 1]
+  double factor = 1.0;     // Parallel::Factor: > 0
 
+  // The commit rule of a step whose fixed schedule says k.
+  CommitRule rule(int64_t k) const;
   // Throws EngineError(InvalidArgument) naming the option when the request is inconsistent.
   void validate(const LladaSpec& spec) const;
 };
@@ -40,6 +59,7 @@ struct StepEvent {
 struct MaskedResult {
   std::vector<int32_t> canvas;
   int64_t steps = 0;
+  int64_t forwards = 0;  // forward passes run (steps that committed nothing skip theirs)
   double forward_ms = 0, sample_ms = 0, total_ms = 0;
 };
 

@@ -64,6 +64,7 @@ void LladaSpec::validate() const {
   need(n_heads > 0 && d_model % n_heads == 0, "nHeads must divide dModel");
   need(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "nKvHeads must divide nHeads");
   need(head_dim() % 2 == 0, "head dimension must be even for rotary embedding");
+  need(head_dim() <= 256, "head dimension above 256 is not supported");
   need(mlp_hidden > 0, "mlpHidden must be positive");
   need(vocab > 0 && vocab < (int64_t(1) << 31), "vocabSize must be positive and below 2^31");
   need(max_seq_len > 0 && max_seq_len <= (int64_t(1) << 20), "maxSequenceLength out of range");
@@ -170,6 +171,33 @@ void LladaModel::check_shape(int64_t batch, int64_t len, int64_t row0, int64_t r
                           std::to_string(spec_.max_seq_len) + ")");
 }
 
+void LladaModel::project_qkv(const Layer& L, const float* x, int64_t n, float* q, float* k,
+                             float* v) const {
+  be_.gemm(x, n, L.q, q);
+  be_.gemm(x, n, L.k, k);
+  be_.gemm(x, n, L.v, v);
+}
+
+void LladaModel::finish_layer(const Layer& L, const float* att, int64_t n, float* h, float* x,
+                              float* gate, float* up) const {
+  Backend& be = be_;
+  const int64_t d = spec_.d_model, ff = spec_.mlp_hidden;
+  be.gemm(att, n, L.o, x);
+  be.add(h, x, n * d);
+  be.rmsnorm(h, n, d, L.ff_norm.data, L.ff_norm.dtype, static_cast<float>(spec_.rms_eps), x);
+  be.gemm(x, n, L.gate, gate);
+  be.gemm(x, n, L.up, up);
+  be.swiglu(gate, up, gate, n * ff);
+  be.gemm(gate, n, L.down, x);
+  be.add(h, x, n * d);
+}
+
+void LladaModel::head(const float* h, int64_t rows, float* sel, float* logits) const {
+  be_.rmsnorm(h, rows, spec_.d_model, ln_f_.data, ln_f_.dtype, static_cast<float>(spec_.rms_eps),
+              sel);
+  be_.gemm(sel, rows, head_, logits);
+}
+
 void LladaModel::forward_resident(const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
                                   int64_t row1, float* logits,
                                   const CheckCancel& check_cancel) const {
@@ -177,19 +205,16 @@ void LladaModel::forward_resident(const int32_t* ids, int64_t batch, int64_t len
   Backend& be = be_;
   const int64_t n = batch * len, d = spec_.d_model, hd = spec_.head_dim();
   const int64_t kv = spec_.n_kv_heads * hd, ff = spec_.mlp_hidden, rows = row1 - row0;
-  const float eps = static_cast<float>(spec_.rms_eps);
   const size_t f = sizeof(float);
   Buffer h(be, n * d * f), x(be, n * d * f), q(be, n * d * f), att(be, n * d * f),
       k(be, n * kv * f), v(be, n * kv * f), gate(be, n * ff * f), up(be, n * ff * f),
-      sel(be, batch * rows * d * f);
+      sel(be, rows * d * f);
   be.embedding(wte_.data, wte_.dtype, d, ids, n, h.as());
   for (const Layer& L : layers_) {
     check_cancel();
-    // Attention sub-block (pre-norm).
-    be.rmsnorm(h.as(), n, d, L.attn_norm.data, L.attn_norm.dtype, eps, x.as());
-    be.gemm(x.as(), n, L.q, q.as());
-    be.gemm(x.as(), n, L.k, k.as());
-    be.gemm(x.as(), n, L.v, v.as());
+    be.rmsnorm(h.as(), n, d, L.attn_norm.data, L.attn_norm.dtype, static_cast<float>(spec_.rms_eps),
+               x.as());
+    project_qkv(L, x.as(), n, q.as(), k.as(), v.as());
     for (int64_t b = 0; b < batch; ++b) {
       be.rope(q.as() + b * len * d, len, spec_.n_heads, hd, 0, rope_);
       be.rope(k.as() + b * len * kv, len, spec_.n_kv_heads, hd, 0, rope_);
@@ -197,22 +222,12 @@ void LladaModel::forward_resident(const int32_t* ids, int64_t batch, int64_t len
                    att.as() + b * len * d, len, len, spec_.n_heads, spec_.n_kv_heads, hd, 0,
                    spec_.causal);
     }
-    be.gemm(att.as(), n, L.o, x.as());
-    be.add(h.as(), x.as(), n * d);
-    // SwiGLU MLP sub-block.
-    be.rmsnorm(h.as(), n, d, L.ff_norm.data, L.ff_norm.dtype, eps, x.as());
-    be.gemm(x.as(), n, L.gate, gate.as());
-    be.gemm(x.as(), n, L.up, up.as());
-    be.swiglu(gate.as(), up.as(), gate.as(), n * ff);
-    be.gemm(gate.as(), n, L.down, x.as());
-    be.add(h.as(), x.as(), n * d);
+    finish_layer(L, att.as(), n, h.as(), x.as(), gate.as(), up.as());
   }
   check_cancel();
   // Final norm and LM head on the requested rows only.
   for (int64_t b = 0; b < batch; ++b)
-    be.rmsnorm(h.as() + (b * len + row0) * d, rows, d, ln_f_.data, ln_f_.dtype, eps,
-               sel.as() + b * rows * d);
-  be.gemm(sel.as(), batch * rows, head_, logits);
+    head(h.as() + (b * len + row0) * d, rows, sel.as(), logits + b * rows * spec_.vocab);
 }
 
 KvCache LladaModel::make_cache(int64_t capacity) const {
@@ -245,41 +260,50 @@ void LladaModel::forward_cached(const int32_t* ids, int64_t n_new, KvCache& cach
       throw EngineError(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[i]) +
                                                         " is outside the vocabulary (" +
                                                         std::to_string(spec_.vocab) + " rows)");
+  Buffer ids_b(be_, n_new * sizeof(int32_t));
+  be_.to_backend(ids_b.as(), ids, n_new * sizeof(int32_t));
+  const int64_t end = cache.len + n_new;
+  forward_window(ids_b.as<int32_t>(), cache.len, end, end, cache, end - 1, end, logits,
+                 check_cancel);
+  cache.len = end;
+}
+
+void LladaModel::forward_window(const int32_t* ids, int64_t w0, int64_t w1, int64_t kv_end,
+                                KvCache& cache, int64_t row0, int64_t row1, float* logits,
+                                const CheckCancel& check_cancel) const {
+  if (spec_.causal) kv_end = w1;
+  if (w0 < 0 || w0 >= w1 || w1 > kv_end || kv_end > cache.capacity || row0 < w0 || row1 > w1 ||
+      row0 >= row1)
+    throw EngineError(ErrorCode::InvalidArgument,
+                      "forward_window: window [" + std::to_string(w0) + ", " + std::to_string(w1) +
+                          "), keys up to " + std::to_string(kv_end) + ", rows [" +
+                          std::to_string(row0) + ", " + std::to_string(row1) +
+                          ") do not fit a cache of " + std::to_string(cache.capacity) +
+                          " positions");
   Backend& be = be_;
-  const int64_t n = n_new, d = spec_.d_model, hd = spec_.head_dim();
-  const int64_t kv = spec_.n_kv_heads * hd, ff = spec_.mlp_hidden, pos0 = cache.len;
-  const float eps = static_cast<float>(spec_.rms_eps);
+  const int64_t n = w1 - w0, d = spec_.d_model, hd = spec_.head_dim();
+  const int64_t kv = spec_.n_kv_heads * hd, ff = spec_.mlp_hidden, rows = row1 - row0;
   const size_t f = sizeof(float);
-  Buffer ids_b(be, n * sizeof(int32_t)), h(be, n * d * f), x(be, n * d * f), q(be, n * d * f),
-      att(be, n * d * f), gate(be, n * ff * f), up(be, n * ff * f), last(be, d * f);
-  be.to_backend(ids_b.as(), ids, n * sizeof(int32_t));
-  be.embedding(wte_.data, wte_.dtype, d, ids_b.as<int32_t>(), n, h.as());
+  Buffer h(be, n * d * f), x(be, n * d * f), q(be, n * d * f), att(be, n * d * f),
+      gate(be, n * ff * f), up(be, n * ff * f), sel(be, rows * d * f);
+  be.embedding(wte_.data, wte_.dtype, d, ids, n, h.as());
   for (size_t l = 0; l < layers_.size(); ++l) {
     check_cancel();
     const Layer& L = layers_[l];
     float* kl = cache.k.as() + static_cast<int64_t>(l) * cache.capacity * kv;
     float* vl = cache.v.as() + static_cast<int64_t>(l) * cache.capacity * kv;
-    be.rmsnorm(h.as(), n, d, L.attn_norm.data, L.attn_norm.dtype, eps, x.as());
-    be.gemm(x.as(), n, L.q, q.as());
-    be.gemm(x.as(), n, L.k, kl + pos0 * kv);  // the new keys and values go into the cache
-    be.gemm(x.as(), n, L.v, vl + pos0 * kv);
-    be.rope(q.as(), n, spec_.n_heads, hd, pos0, rope_);
-    be.rope(kl + pos0 * kv, n, spec_.n_kv_heads, hd, pos0, rope_);
-    be.attention(q.as(), kl, vl, att.as(), n, pos0 + n, spec_.n_heads, spec_.n_kv_heads, hd, pos0,
-                 true);
-    be.gemm(att.as(), n, L.o, x.as());
-    be.add(h.as(), x.as(), n * d);
-    be.rmsnorm(h.as(), n, d, L.ff_norm.data, L.ff_norm.dtype, eps, x.as());
-    be.gemm(x.as(), n, L.gate, gate.as());
-    be.gemm(x.as(), n, L.up, up.as());
-    be.swiglu(gate.as(), up.as(), gate.as(), n * ff);
-    be.gemm(gate.as(), n, L.down, x.as());
-    be.add(h.as(), x.as(), n * d);
+    be.rmsnorm(h.as(), n, d, L.attn_norm.data, L.attn_norm.dtype, static_cast<float>(spec_.rms_eps),
+               x.as());
+    // The window's keys and values go straight into the cache.
+    project_qkv(L, x.as(), n, q.as(), kl + w0 * kv, vl + w0 * kv);
+    be.rope(q.as(), n, spec_.n_heads, hd, w0, rope_);
+    be.rope(kl + w0 * kv, n, spec_.n_kv_heads, hd, w0, rope_);
+    be.attention(q.as(), kl, vl, att.as(), n, kv_end, spec_.n_heads, spec_.n_kv_heads, hd, w0,
+                 spec_.causal);
+    finish_layer(L, att.as(), n, h.as(), x.as(), gate.as(), up.as());
   }
   check_cancel();
-  cache.len += n_new;
-  be.rmsnorm(h.as() + (n - 1) * d, 1, d, ln_f_.data, ln_f_.dtype, eps, last.as());
-  be.gemm(last.as(), 1, head_, logits);
+  head(h.as() + (row0 - w0) * d, rows, sel.as(), logits);
 }
 
 }  // namespace difflm

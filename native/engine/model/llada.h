@@ -67,6 +67,16 @@ class LladaModel {
   // `logits` (backend memory, [vocab]). The model must be causal.
   void forward_cached(const int32_t* ids, int64_t n_new, KvCache& cache, float* logits,
                       const CheckCancel& check_cancel) const;
+  // Forward of the positions [w0, w1) of one sequence (ids[0 .. w1 - w0), backend memory)
+  // against a KV cache: their keys and values (after rotary) are written to cache rows [w0, w1),
+  // then attention reads cache rows [0, kv_end) (causal models: [0, w1) with the causal mask).
+  // Rows of the cache outside the window must already hold the keys and values the caller wants
+  // to reuse (Fast-dLLM's prefix and dual caches, notes masked_dlm.md §4.1). Writes the logits of
+  // positions [row0, row1) (inside the window) to `logits` ([row1 - row0][vocab]). cache.len is
+  // not changed.
+  void forward_window(const int32_t* ids, int64_t w0, int64_t w1, int64_t kv_end, KvCache& cache,
+                      int64_t row0, int64_t row1, float* logits,
+                      const CheckCancel& check_cancel) const;
 
   // Bytes of weights the model reads (what a GPU backend uploads).
   static size_t weight_bytes(const LladaSpec& spec, const WeightStore& weights);
@@ -85,6 +95,14 @@ class LladaModel {
   };
   // Throws EngineError(InvalidArgument) when the shape or row window is out of range.
   void check_shape(int64_t batch, int64_t len, int64_t row0, int64_t row1) const;
+  // Fills q [n][d], k and v [n][kv] from the normed input x [n][d] of layer L.
+  void project_qkv(const Layer& L, const float* x, int64_t n, float* q, float* k, float* v) const;
+  // The rest of layer L once attention has written `att` [n][d]: output projection and
+  // residual, then the SwiGLU MLP and residual, updating h [n][d]; x, gate, up are scratch.
+  void finish_layer(const Layer& L, const float* att, int64_t n, float* h, float* x, float* gate,
+                    float* up) const;
+  // Final norm and LM head of `rows` rows of h [rows][d] into logits; sel is [rows][d] scratch.
+  void head(const float* h, int64_t rows, float* sel, float* logits) const;
 
   LladaSpec spec_;
   Backend& be_;

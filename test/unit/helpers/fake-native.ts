@@ -116,7 +116,14 @@ class FakeModel implements NativeModel {
         step++;
       }
     }
-    return { canvas, steps: step, forwardMs: step * 2, sampleMs: step, totalMs: step * 3 + 1 };
+    return {
+      canvas,
+      steps: step,
+      forwards: step,
+      forwardMs: step * 2,
+      sampleMs: step,
+      totalMs: step * 3 + 1,
+    };
   }
 
   async logits(ids: Int32Array, cancel: Int32Array): Promise<Float32Array> {
