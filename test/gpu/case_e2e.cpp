@@ -118,6 +118,15 @@ void check_fixture(const std::string& name) {
   r.remasking = Remasking::LowConfidence, r.cfg_scale = 0;
   validate_exact(name + " T=0.9 low_confidence: CUDA vs CPU", gpu->generate(r, {}, {}).canvas,
                  cpu->generate(r, {}, {}).canvas);
+  // Fast-dLLM's caches and parallel commits (threshold on the device, factor via the host).
+  const char* cache_names[] = {"none", "prefix", "dual"};
+  for (CacheMode c : {CacheMode::None, CacheMode::Prefix, CacheMode::Dual})
+    for (Parallel par : {Parallel::Off, Parallel::Threshold, Parallel::Factor}) {
+      r.cache = c, r.parallel = par, r.threshold = 0.3, r.factor = 1.5;
+      validate_exact(name + " T=0.9 cache " + cache_names[static_cast<int>(c)] + " parallel " +
+                         std::to_string(static_cast<int>(par)) + ": CUDA vs CPU",
+                     gpu->generate(r, {}, {}).canvas, cpu->generate(r, {}, {}).canvas);
+    }
 }
 
 }  // namespace

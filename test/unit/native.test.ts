@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NativeLoadError } from '../../lib/errors';
-import { findPackageRoot, loadNative, resetNativeCacheForTests } from '../../lib/native';
+import {
+  findPackageRoot,
+  loadNative,
+  nativeCandidates,
+  resetNativeCacheForTests,
+} from '../../lib/native';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 const saved = process.env.DIFFLM_NATIVE_PATH;
@@ -32,6 +37,36 @@ describe('findPackageRoot', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(findPackageRoot('/')).toBeUndefined();
+  });
+});
+
+describe('nativeCandidates', () => {
+  it('lists local builds first, then the prebuilds node-gyp-build would accept, best first', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'difflm-candidates-'));
+    try {
+      const pre = join(dir, 'prebuilds', `${process.platform}-${process.arch}`);
+      mkdirSync(pre, { recursive: true });
+      mkdirSync(join(dir, 'build', 'Release'), { recursive: true });
+      writeFileSync(join(dir, 'build', 'Release', 'difflm.node'), '');
+      for (const f of [
+        'difflm.node',
+        'difflm.glibc.node',
+        'difflm.musl.node',
+        'difflm.abi1.node',
+      ]) {
+        writeFileSync(join(pre, f), '');
+      }
+      writeFileSync(join(pre, 'README.txt'), '');
+      const libc = process.env.LIBC ?? 'glibc';
+      expect(nativeCandidates(dir)).toEqual([
+        join(dir, 'build', 'Release', 'difflm.node'),
+        join(pre, `difflm.${libc}.node`),
+        join(pre, 'difflm.node'),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(nativeCandidates('/nonexistent')).toEqual([]);
   });
 });
 
