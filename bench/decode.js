@@ -44,8 +44,8 @@ const MODES = [
 
 /** Random checkpoints: make_random_llada.py presets of the two layouts. */
 const RANDOM = {
-  '100m': { diffusion: 'bench-110m', ar: 'bench-110m' },
-  '1b': { diffusion: 'bench-1b', ar: 'bench-1b' },
+  '100m': 'bench-100m',
+  '1b': 'bench-1b',
 };
 
 function randomModel(preset, layout) {
@@ -224,8 +224,8 @@ for (const which of values.models.split(',')) {
     prompt = ar.tokenizer.encode(text);
     quality = [ar.specialTokens.eos, ar.specialTokens.eot].filter((t) => t >= 0);
   } else if (RANDOM[which]) {
-    dlm = await loadModel(randomModel(RANDOM[which].diffusion, 'llada'), { threads });
-    ar = await loadModel(randomModel(RANDOM[which].ar, 'llama'), { threads });
+    dlm = await loadModel(randomModel(RANDOM[which], 'llada'), { threads });
+    ar = await loadModel(randomModel(RANDOM[which], 'llama'), { threads });
     prompt = lcgPrompt(dlm.config.raw.bos_token_id ?? 0, Math.min(8000, dlm.config.vocabSize));
   } else {
     throw new Error(`unknown model set ${which} (builtin, 100m or 1b)`);

@@ -88,8 +88,11 @@ template <class L>
 void walk_block(const GemmBlock& b) {
   const size_t w_stride = static_cast<size_t>(b.K) * dtype_size(b.W->dtype);
   const char* W = static_cast<const char*>(b.W->data);
-  for (int64_t n = b.n0; n < b.n1; n += NR) {
-    const int s = static_cast<int>(b.n1 - n < NR ? b.n1 - n : NR);
+  // A single activation row (left-to-right decoding) streams the weight rows one by one, which
+  // reads memory much faster than interleaving them (see gemm_avx512.cpp rows_f32).
+  const int64_t nr = b.m1 - b.m0 == 1 ? 1 : NR;
+  for (int64_t n = b.n0; n < b.n1; n += nr) {
+    const int s = static_cast<int>(b.n1 - n < nr ? b.n1 - n : nr);
     for (int64_t m = b.m0; m < b.m1; m += MR) {
       const int r = static_cast<int>(b.m1 - m < MR ? b.m1 - m : MR);
       pick<L>(r, s)(b.A + m * b.K, W + n * w_stride, w_stride, b.K, b.C + m * b.N + n, b.N);

@@ -25,16 +25,28 @@ struct LoadF32 {
   DIFFLM_AVX512 static __m512 load(const void* row, int64_t k, __mmask16 m) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(row) + k);
   }
+  DIFFLM_AVX512 static __m512 load(const void* row, int64_t k) {
+    return _mm512_loadu_ps(static_cast<const float*>(row) + k);
+  }
 };
 struct LoadF16 {
   DIFFLM_AVX512 static __m512 load(const void* row, int64_t k, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + k));
+  }
+  DIFFLM_AVX512 static __m512 load(const void* row, int64_t k) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(
+        reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + k)));
   }
 };
 struct LoadBF16 {
   DIFFLM_AVX512 static __m512 load(const void* row, int64_t k, __mmask16 m) {
     __m512i wide =
         _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + k));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+  }
+  DIFFLM_AVX512 static __m512 load(const void* row, int64_t k) {
+    __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(
+        reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + k)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
   }
 };
@@ -151,6 +163,48 @@ DIFFLM_AVX512BF16 void tile_bf16dot_4x4(const uint16_t* A, int64_t lda, const ch
 }
 #undef DIFFLM_ACC16
 
+// One activation row against weight rows [0, rows) (the M = 1 GEMV of left-to-right decoding,
+// bound by reading the weights): each weight row is streamed on its own, start to end, which
+// reads memory about 2.5x faster here than interleaving rows (measured: 26 vs 10 GB/s on one
+// core). The arithmetic is tile_f32<1, 1> / tile_bf16dot<1, 1>'s, chunk by chunk, so results
+// do not depend on which path ran.
+template <class L>
+DIFFLM_AVX512 void rows_f32(const float* A, const char* W, size_t w_stride, int64_t rows, int64_t K,
+                            float* C) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const char* w = W + j * w_stride;
+    for (int64_t k0 = 0; k0 < K; k0 += kKChunk) {
+      const int64_t k1 = K - k0 < kKChunk ? K : k0 + kKChunk;
+      __m512 c = _mm512_setzero_ps();
+      int64_t k = k0;
+      for (; k + 16 <= k1; k += 16) c = _mm512_fmadd_ps(_mm512_loadu_ps(A + k), L::load(w, k), c);
+      if (k < k1) {
+        const __mmask16 m = static_cast<__mmask16>((1u << (k1 - k)) - 1);
+        c = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, A + k), L::load(w, k, m), c);
+      }
+      C[j] = (k0 > 0 ? C[j] : 0.f) + _mm512_reduce_add_ps(c);
+    }
+  }
+}
+
+DIFFLM_AVX512BF16 void rows_bf16dot(const uint16_t* A, const char* W, size_t w_stride, int64_t rows,
+                                    int64_t K, float* C) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const uint16_t* w = reinterpret_cast<const uint16_t*>(W + j * w_stride);
+    for (int64_t k0 = 0; k0 < K; k0 += kKChunk) {
+      const int64_t k1 = K - k0 < kKChunk ? K : k0 + kKChunk;
+      __m512 c = _mm512_setzero_ps();
+      for (int64_t k = k0; k < k1; k += 32) {
+        const __mmask32 m = k1 - k >= 32 ? static_cast<__mmask32>(0xffffffffu)
+                                         : static_cast<__mmask32>((1u << (k1 - k)) - 1);
+        c = _mm512_dpbf16_ps(c, (__m512bh)_mm512_maskz_loadu_epi16(m, A + k),
+                             (__m512bh)_mm512_maskz_loadu_epi16(m, w + k));
+      }
+      C[j] = (k0 > 0 ? C[j] : 0.f) + _mm512_reduce_add_ps(c);
+    }
+  }
+}
+
 using TileF32 = void (*)(const float*, int64_t, const char*, size_t, int64_t, float*, int64_t,
                          bool);
 using TileBf16 = void (*)(const uint16_t*, int64_t, const char*, size_t, int64_t, float*, int64_t,
@@ -177,14 +231,20 @@ TileBf16 pick_bf16(int r, int s) {
 
 // Walks the block in chunks of K (so a weight strip stays in L1 and the activation rows in
 // L2), NR-row weight strips and MR-row activation strips.
-template <class Act, class Pick>
-void walk_block(const GemmBlock& b, const Act* A, Pick pick) {
+template <class Act, class Pick, class Rows>
+void walk_block(const GemmBlock& b, const Act* A, Pick pick, Rows rows_fn) {
   const size_t esize = dtype_size(b.W->dtype);
   const size_t w_stride = static_cast<size_t>(b.K) * esize;
   const char* W = static_cast<const char*>(b.W->data);
+  if (b.m1 - b.m0 == 1) {  // a single activation row: stream the weight rows one by one
+    rows_fn(A + b.m0 * b.K, W + b.n0 * w_stride, w_stride, b.n1 - b.n0, b.K,
+            b.C + b.m0 * b.N + b.n0);
+    return;
+  }
   for (int64_t k0 = 0; k0 < b.K; k0 += kKChunk) {
     const int64_t klen = b.K - k0 < kKChunk ? b.K - k0 : kKChunk;
-    for (int64_t n = b.n0; n < b.n1; n += NR) {
+    int64_t n = b.n0;
+    for (; n < b.n1; n += NR) {
       const int s = static_cast<int>(b.n1 - n < NR ? b.n1 - n : NR);
       for (int64_t m = b.m0; m < b.m1; m += MR) {
         const int r = static_cast<int>(b.m1 - m < MR ? b.m1 - m : MR);
@@ -199,14 +259,14 @@ void walk_block(const GemmBlock& b, const Act* A, Pick pick) {
 
 void gemm_block_avx512(const GemmBlock& b) {
   switch (b.W->dtype) {
-    case DType::F32: walk_block(b, b.A, pick_f32<LoadF32>); break;
-    case DType::F16: walk_block(b, b.A, pick_f32<LoadF16>); break;
-    case DType::BF16: walk_block(b, b.A, pick_f32<LoadBF16>); break;
+    case DType::F32: walk_block(b, b.A, pick_f32<LoadF32>, rows_f32<LoadF32>); break;
+    case DType::F16: walk_block(b, b.A, pick_f32<LoadF16>, rows_f32<LoadF16>); break;
+    case DType::BF16: walk_block(b, b.A, pick_f32<LoadBF16>, rows_f32<LoadBF16>); break;
   }
 }
 
 void gemm_block_avx512bf16(const GemmBlock& b) {
-  walk_block(b, b.A16, pick_bf16);
+  walk_block(b, b.A16, pick_bf16, rows_bf16dot);
 }
 
 }  // namespace difflm
