@@ -1,8 +1,36 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace difflm {
+
+namespace {
+
+// How long an idle thread polls before it sleeps on a condition variable.
+constexpr std::chrono::microseconds kSpin{100};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// Polls `ready` for up to kSpin; true if it became true.
+template <class F>
+bool spin_until(F ready) {
+  const auto end = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= end) return false;
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -37,6 +65,8 @@ void ThreadPool::worker_loop() {
   for (;;) {
     const std::function<void(int64_t)>* job;
     int64_t n_tasks;
+    spin_until(
+        [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -74,9 +104,10 @@ void ThreadPool::run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
   work_on(&fn, n_tasks);
   std::exception_ptr error;
   {
-    std::unique_lock<std::mutex> lock(mutex_);
     // Every task has been claimed; wait until no worker is still inside one. A worker that
     // wakes late sees no task left and leaves at once.
+    spin_until([&] { return active_.load(std::memory_order_acquire) == 0; });
+    std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return active_ == 0; });
     job_ = nullptr;
     error = error_;

@@ -37,9 +37,12 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
-  int active_ = 0;
+  // Written under mutex_; atomic so that idle workers and a waiting caller can spin on them
+  // briefly before sleeping (a decode step runs hundreds of short jobs, and a futex wake-up
+  // costs more than most of them).
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> active_{0};
 
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t n_tasks_ = 0;
