@@ -34,7 +34,7 @@
 // Usage: node bench/peer-llama-cpp.js [--threads 1,2] [--gen 256] [--models builtin,100m]
 //          [--prompt 32] [--repeat 3] [--json FILE]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -105,11 +105,11 @@ function f16Pair(key, src) {
   const gguf = join(dir, 'model-f16.gguf');
   const f16Dir = join(dir, 'f16');
   const summaryFile = join(dir, 'conversion.json');
-  const converter = join(root, 'tools/gguf/write-gguf.mjs');
+  const converter = join(root, 'tools/gguf');
   const srcTime = Math.max(
     statSync(join(src, 'config.json')).mtimeMs,
     statSync(join(src, 'model.safetensors')).mtimeMs,
-    statSync(converter).mtimeMs,
+    ...readdirSync(converter).map((f) => statSync(join(converter, f)).mtimeMs),
   );
   const fresh =
     existsSync(summaryFile) &&
