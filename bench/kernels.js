@@ -1,5 +1,7 @@
 // GEMM throughput at LLaDA-like shapes, per weight dtype and SIMD path, against this CPU's
-// peak FMA and BF16-dot throughput measured in the same run (tinybench).
+// peak FMA and BF16-dot throughput measured in the same run (tinybench); and the GEMV of
+// left-to-right decoding (one activation row, weights larger than the caches), which is bound by
+// reading the weights, against the memory read bandwidth measured in the same run.
 // Usage: node bench/kernels.js [--threads N] [--time MS] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,6 +19,7 @@ const threads = Number(values.threads);
 const native = loadNativeForBench();
 const peakFma = native.bench.peakGflops('fma', threads, 500);
 const peakBf16 = native.bench.peakGflops('bf16dot', threads, 500);
+const readGbps = native.bench.readGbps(threads, 1024, 1000);
 const paths = native.bench.gemmPaths();
 const best = paths[paths.length - 1];
 
@@ -40,12 +43,21 @@ if (paths.includes('avx2') && best !== 'avx2') {
     configs.push({ m: 256, n: 4096, k: 4096, dtype, path: 'avx2' });
 }
 
+// GEMV: LLaDA-8B's FFN up projection and LM head (96 and 1000 MiB of BF16, past any cache).
+for (const dtype of ['bf16', 'f16']) {
+  configs.push({ m: 1, n: 12288, k: 4096, dtype, path: best });
+  configs.push({ m: 1, n: 126464, k: 4096, dtype, path: best });
+}
+if (paths.includes('avx2') && best !== 'avx2') {
+  configs.push({ m: 1, n: 12288, k: 4096, dtype: 'bf16', path: 'avx2' });
+}
+
 const bench = new Bench({ time: Number(values.time), warmupTime: 200, iterations: 3 });
 const cases = new Map();
 for (const c of configs) {
   const g = native.bench.gemm({ ...c, threads });
   const name = `gemm ${c.dtype} ${c.path} m${c.m} n${c.n} k${c.k}`;
-  cases.set(name, { ...c, flops: g.flops });
+  cases.set(name, { ...c, flops: g.flops, weightBytes: g.weightBytes });
   bench.add(name, () => g.run());
 }
 await bench.run();
@@ -55,6 +67,17 @@ for (const task of bench.tasks) {
   const c = cases.get(task.name);
   const ms = task.result.latency.mean;
   const gflops = c.flops / (ms / 1e3) / 1e9;
+  if (c.m === 1) {
+    const gbps = c.weightBytes / (ms / 1e3) / 1e9;
+    rows.push({
+      kernel: task.name,
+      ms: Number(ms.toFixed(3)),
+      gbps: Number(gbps.toFixed(1)),
+      peak: 'read GB/s',
+      pctOfPeak: Number(((100 * gbps) / readGbps).toFixed(1)),
+    });
+    continue;
+  }
   const peak = c.dtype === 'bf16' && c.path === 'avx512bf16' ? peakBf16 : peakFma;
   rows.push({
     kernel: task.name,
@@ -68,7 +91,9 @@ console.log(`threads ${threads}; GEMM paths ${paths.join(', ')}`);
 console.log(
   `peak FMA float32 ${peakFma.toFixed(1)} GFLOP/s, peak BF16 dot ${peakBf16.toFixed(1)} GFLOP/s`,
 );
+console.log(`memory read ${readGbps.toFixed(1)} GB/s`);
 console.table(rows);
 if (values.json) {
-  writeFileSync(values.json, JSON.stringify({ threads, peakFma, peakBf16, paths, rows }, null, 2));
+  const out = { threads, peakFma, peakBf16, readGbps, paths, rows };
+  writeFileSync(values.json, JSON.stringify(out, null, 2));
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
+import { InvalidOptionsError } from '../errors';
 import { loadModel, type GenerateOptions, type GenerateResult, type Prompt } from '../index';
 import type { DiffusionModel } from '../model';
 import type { StepEvent } from '../results';
@@ -18,6 +19,9 @@ interface GenerateFlags {
   temperature?: number;
   remasking?: 'low_confidence' | 'random';
   cfgScale?: number;
+  cache?: 'none' | 'prefix' | 'dual';
+  threshold?: number;
+  factor?: number;
   seed?: number;
   threads?: number;
   device?: 'cpu' | 'cuda' | 'auto';
@@ -38,6 +42,7 @@ function makeProgress(
   model: DiffusionModel,
   flags: GenerateFlags,
   totalSteps: number,
+  genLength: number,
 ): { onStep: (ev: StepEvent) => void; stop: (last?: StepEvent) => void } {
   const err = process.stderr;
   if (flags.quiet || !err.isTTY) return { onStep: () => undefined, stop: () => undefined };
@@ -45,16 +50,30 @@ function makeProgress(
     const view = new DenoiseView(err, model.tokenizer, model.specialTokens, totalSteps);
     return { onStep: (ev) => view.update(ev), stop: (last) => last && view.update(last, true) };
   }
+  // Parallel decoding has no fixed step count: the bar then counts committed tokens.
+  const byTokens = parallelOf(flags) !== undefined;
   const bar = new SingleBar(
     {
       stream: err,
-      format: 'denoising [{bar}] {value}/{total} steps | {eta_formatted}',
+      format: `denoising [{bar}] {value}/{total} ${byTokens ? 'tokens' : 'steps'} | {eta_formatted}`,
       hideCursor: true,
     },
     Presets.shades_classic,
   );
-  bar.start(totalSteps, 0);
-  return { onStep: (ev) => bar.update(ev.step + 1), stop: () => bar.stop() };
+  bar.start(byTokens ? genLength : totalSteps, 0);
+  return {
+    onStep: (ev) => bar.update(byTokens ? Math.round(ev.progress * genLength) : ev.step + 1),
+    stop: () => bar.stop(),
+  };
+}
+
+function parallelOf(flags: GenerateFlags): GenerateOptions['parallel'] {
+  if (flags.threshold !== undefined && flags.factor !== undefined) {
+    throw new InvalidOptionsError('parallel', 'Give --threshold or --factor, not both');
+  }
+  if (flags.threshold !== undefined) return { threshold: flags.threshold };
+  if (flags.factor !== undefined) return { factor: flags.factor };
+  return undefined;
 }
 
 function summary(r: GenerateResult): string {
@@ -84,13 +103,15 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
       topP: flags.topP,
       remasking: flags.remasking,
       cfgScale: flags.cfgScale,
+      cache: flags.cache,
+      parallel: parallelOf(flags),
       seed: flags.seed,
       signal,
     };
     const genLength = options.genLength ?? g.genLength ?? 128;
     const totalSteps =
       model.config.family === 'llama' ? genLength : (options.steps ?? g.steps ?? genLength);
-    const progress = makeProgress(model, flags, totalSteps);
+    const progress = makeProgress(model, flags, totalSteps, genLength);
     let last: StepEvent | undefined;
     let result: GenerateResult;
     try {
@@ -136,6 +157,22 @@ export function registerGenerate(program: Command, signal: AbortSignal): void {
       ).choices(['low_confidence', 'random']),
     )
     .option('--cfg-scale <s>', 'classifier-free guidance scale (default 0)', parseNumber)
+    .addOption(
+      new Option(
+        '--cache <mode>',
+        'Fast-dLLM KV cache: prefix or dual reuse keys/values across steps (default none)',
+      ).choices(['none', 'prefix', 'dual']),
+    )
+    .option(
+      '--threshold <t>',
+      'parallel decoding: commit every position with confidence >= t (e.g. 0.9)',
+      parseNumber,
+    )
+    .option(
+      '--factor <f>',
+      'parallel decoding: the r-th most confident while >= 1 - f/(r+1)',
+      parseNumber,
+    )
     .option('--top-k <k>', 'AR models: keep the k most likely tokens (default off)', parseNumber)
     .option('--top-p <p>', 'AR models: nucleus sampling mass (default off)', parseNumber)
     .option('--seed <n>', 'random seed (default 0)', parseNumber)

@@ -20,4 +20,10 @@ export const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   threads: '--threads',
   device: '--device',
   dir: '--model',
+  cache: '--cache',
+  parallel: '--threshold/--factor',
+  'parallel.threshold': '--threshold',
+  'parallel.factor': '--factor',
+  topK: '--top-k',
+  topP: '--top-p',
 };

@@ -62,6 +62,9 @@ Napi::Value gemm_bench(const Napi::CallbackInfo& info) {
   }
   Napi::Object bench = Napi::Object::New(env);
   bench.Set("flops", Napi::Number::New(env, 2.0 * c->M * c->N * c->K));
+  bench.Set("weightBytes",
+            Napi::Number::New(env, static_cast<double>(c->N * c->K) *
+                                       static_cast<double>(difflm::dtype_size(c->dtype))));
   bench.Set("run", Napi::Function::New(env, [c](const Napi::CallbackInfo& i) {
               difflm::gemm(c->A.data(), c->M, c->W, c->C.data(), c->pool.get(), c->path);
               return i.Env().Undefined();
@@ -76,6 +79,15 @@ Napi::Value peak_gflops(const Napi::CallbackInfo& info) {
   const double ms = info[2].As<Napi::Number>().DoubleValue();
   const auto k = kind == "bf16dot" ? difflm::PeakKind::Bf16Dot : difflm::PeakKind::Fma32;
   return Napi::Number::New(env, difflm::measure_peak_gflops(k, pool, ms));
+}
+
+Napi::Value read_gbps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  difflm::ThreadPool pool(info[0].As<Napi::Number>().Int32Value());
+  const double mib = info[1].As<Napi::Number>().DoubleValue();
+  const double ms = info[2].As<Napi::Number>().DoubleValue();
+  return Napi::Number::New(
+      env, difflm::measure_read_gbps(pool, static_cast<size_t>(mib * 1024 * 1024), ms));
 }
 
 Napi::Value gemm_paths(const Napi::CallbackInfo& info) {
@@ -93,6 +105,7 @@ Napi::Object bench_exports(Napi::Env env) {
   o.Set("gemm", Napi::Function::New(env, gemm_bench));
   o.Set("peakGflops", Napi::Function::New(env, peak_gflops));
   o.Set("gemmPaths", Napi::Function::New(env, gemm_paths));
+  o.Set("readGbps", Napi::Function::New(env, read_gbps));
   return o;
 }
 

@@ -12,67 +12,14 @@
 #include "check.h"
 #include "engine.h"
 #include "errors.h"
+#include "fixture.h"
 #include "json.h"
 
 using namespace difflm_gpu;
 using namespace difflm;
+using namespace difflm_test;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-double num(const JsonValue& o, const char* key, double fallback) {
-  const JsonValue* v = o.find(key);
-  return v && v->is_number() ? v->number : fallback;
-}
-
-// The spec of a fixture folder, read from its config.json as lib/ does for LLaDA.
-ModelLoadSpec fixture_spec(const std::string& dir, const std::string& device) {
-  JsonValue c = parse_json(read_text(dir + "/config.json"));
-  ModelLoadSpec s;
-  s.arch = "llada";
-  s.device = device;
-  s.threads = 8;
-  LladaSpec& l = s.llada;
-  l.d_model = static_cast<int64_t>(num(c, "d_model", 0));
-  l.n_layers = static_cast<int64_t>(num(c, "n_layers", 0));
-  l.n_heads = static_cast<int64_t>(num(c, "n_heads", 0));
-  l.n_kv_heads = static_cast<int64_t>(num(c, "n_kv_heads", static_cast<double>(l.n_heads)));
-  l.mlp_hidden = static_cast<int64_t>(num(c, "mlp_hidden_size", 0));
-  l.vocab = static_cast<int64_t>(num(c, "embedding_size", num(c, "vocab_size", 0)));
-  l.max_seq_len = static_cast<int64_t>(num(c, "max_sequence_length", 0));
-  l.rope_theta = num(c, "rope_theta", 10000);
-  l.rms_eps = num(c, "rms_norm_eps", 1e-5);
-  const JsonValue* tie = c.find("weight_tying");
-  l.weight_tying = tie && tie->boolean;
-  const JsonValue* index = nullptr;
-  JsonValue idx;
-  std::ifstream probe(dir + "/model.safetensors.index.json");
-  if (probe) {
-    idx = parse_json(read_text(dir + "/model.safetensors.index.json"));
-    index = idx.find("weight_map");
-  }
-  if (index) {
-    for (const auto& kv : index->object) {
-      const std::string f = dir + "/" + kv.second.string;
-      if (std::find(s.files.begin(), s.files.end(), f) == s.files.end()) s.files.push_back(f);
-    }
-  } else {
-    s.files.push_back(dir + "/model.safetensors");
-  }
-  return s;
-}
-
-std::vector<int32_t> ints(const JsonValue& a) {
-  std::vector<int32_t> v;
-  for (const auto& x : a.array) v.push_back(static_cast<int32_t>(x.number));
-  return v;
-}
 
 void check_fixture(const std::string& name) {
   const std::string dir = "test/fixtures/" + name;
