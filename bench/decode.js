@@ -43,6 +43,12 @@ const MODES = [
   { name: '+dual+thr0.9', options: { cache: 'dual', parallel: { threshold: 0.9 } } },
 ];
 
+/** For the trained built-in models: how tokens per step and quality move with the threshold. */
+const THRESHOLD_SWEEP = [0.7, 0.5, 0.3].map((t) => ({
+  name: `+dual+thr${t}`,
+  options: { cache: 'dual', parallel: { threshold: t } },
+}));
+
 /** Random checkpoints: make_random_llada.py presets of the two layouts. */
 const RANDOM = {
   '100m': 'bench-100m',
@@ -114,6 +120,7 @@ async function arPerplexity(ar, prompt, tokens, stop) {
 }
 
 async function benchPair(name, dlm, ar, prompt, genLengths, quality) {
+  const modes = quality ? [...MODES, ...THRESHOLD_SWEEP] : MODES;
   const maxSeq = Math.min(dlm.config.maxSequenceLength, ar.config.maxSequenceLength);
   const rowsPerSec = await forwardRowsPerSec(dlm, [
     ...prompt,
@@ -136,7 +143,7 @@ async function benchPair(name, dlm, ar, prompt, genLengths, quality) {
     row.ar = { seconds: arRun.seconds, tokensPerSec: G / arRun.seconds };
     if (quality) row.ar.perplexity = await arPerplexity(ar, prompt, arRun.value.tokens, quality);
     let naiveTokens = null;
-    for (const mode of MODES) {
+    for (const mode of modes) {
       const est = rowsFor(mode, prompt.length, G) / rowsPerSec;
       if (est > budgetSec) {
         row[mode.name] = { skipped: `estimated ${est.toFixed(0)} s > budget ${budgetSec} s` };
@@ -165,11 +172,11 @@ async function benchPair(name, dlm, ar, prompt, genLengths, quality) {
       row[mode.name] = entry;
     }
     const naive = row.naive;
-    for (const mode of MODES.slice(1)) {
+    for (const mode of modes.slice(1)) {
       const e = row[mode.name];
       if (naive?.seconds && e?.seconds) e.vsNaive = naive.seconds / e.seconds;
     }
-    print(row);
+    print(row, modes);
     results.push(row);
   }
   return { rowsPerSec, results };
@@ -179,7 +186,7 @@ function fmt(x, digits = 2) {
   return typeof x === 'number' ? x.toFixed(digits) : String(x);
 }
 
-function print(row) {
+function print(row, modes) {
   console.log(
     `\n${row.model}  genLength ${row.genLength}${row.requested !== row.genLength ? ` (asked ${row.requested}; context)` : ''}, prompt ${row.promptLength}, block ${BLOCK}, T=0`,
   );
@@ -187,7 +194,7 @@ function print(row) {
     `  AR (KV cache)        ${fmt(row.ar.tokensPerSec, 1).padStart(8)} tok/s  ${fmt(row.ar.seconds)} s` +
       (row.ar.perplexity ? `  ppl ${fmt(row.ar.perplexity)}` : ''),
   );
-  for (const mode of MODES) {
+  for (const mode of modes) {
     const e = row[mode.name];
     if (!e) continue;
     if (e.skipped) {

@@ -148,6 +148,22 @@ describe('difflm (in process, fake engine)', () => {
     expect(fake.controls.spec?.threads).toBe(1);
   });
 
+  it('generate passes --cache and --threshold / --factor, and refuses both rules', async () => {
+    expect(
+      await run('-m', folder.dir, '-q', '-n', '8', '--cache', 'dual', '--threshold', '0.8', 'x'),
+    ).toBe(0);
+    expect(fake.controls.generateCalls[0]).toMatchObject({ cache: 2, parallel: 1, threshold: 0.8 });
+    expect(await run('-m', folder.dir, '-q', '-n', '8', '--factor', '2', 'x')).toBe(0);
+    expect(fake.controls.generateCalls[1]).toMatchObject({ cache: 0, parallel: 2, factor: 2 });
+    expect(await run('-m', folder.dir, '-n', '8', '--threshold', '1.5', 'x')).toBe(1);
+    expect(err).toContain('"parallel.threshold" but received 1.5 (flag --threshold)');
+    err = '';
+    expect(await run('-m', folder.dir, '--threshold', '0.9', '--factor', '1', 'x')).toBe(1);
+    expect(err).toBe(
+      'difflm: Give --threshold or --factor, not both (flag --threshold/--factor)\n',
+    );
+  });
+
   it('generate exits 1 with the message on bad options', async () => {
     const code = await run(
       'generate',
