@@ -9,7 +9,7 @@
 // on the fly in /tmp by tools/fixtures/make_random_llada.py (never committed).
 //
 // Usage: node bench/decode.js [--models builtin,100m,1b] [--gen 64,256,1024] [--threads 2]
-//          [--budget 240] [--prompt-length 32] [--json FILE]
+//          [--budget 240] [--prompt-length 32] [--modes naive,+prefix,...] [--json FILE]
 // A run whose estimated time (from a measured forward rate and the rows it must compute)
 // exceeds --budget seconds is skipped and reported as skipped, never extrapolated.
 import { spawnSync } from 'node:child_process';
@@ -23,6 +23,7 @@ const { values } = parseArgs({
   options: {
     models: { type: 'string', default: 'builtin,100m,1b' },
     'prompt-length': { type: 'string', default: '32' },
+    modes: { type: 'string' }, // e.g. naive,+prefix: only these DLM variants
     gen: { type: 'string', default: '64,256,1024' },
     threads: { type: 'string', default: '2' },
     budget: { type: 'string', default: '240' },
@@ -120,7 +121,10 @@ async function arPerplexity(ar, prompt, tokens, stop) {
 }
 
 async function benchPair(name, dlm, ar, prompt, genLengths, quality) {
-  const modes = quality ? [...MODES, ...THRESHOLD_SWEEP] : MODES;
+  const only = values.modes?.split(',');
+  const modes = (quality ? [...MODES, ...THRESHOLD_SWEEP] : MODES).filter(
+    (m) => !only || only.includes(m.name),
+  );
   const maxSeq = Math.min(dlm.config.maxSequenceLength, ar.config.maxSequenceLength);
   const rowsPerSec = await forwardRowsPerSec(dlm, [
     ...prompt,
