@@ -18,6 +18,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../dist/index.js';
+import { lcgPrompt } from './prompt.js';
 
 const { values } = parseArgs({
   options: {
@@ -66,17 +67,6 @@ function randomModel(preset, layout) {
     if (r.status !== 0) throw new Error(`make_random_llada.py ${preset} ${layout} failed`);
   }
   return dir;
-}
-
-/** Fixed prompt ids: bos then ids from a seeded LCG (random models). */
-function lcgPrompt(bos, vocabLimit) {
-  const ids = [bos];
-  let state = 12345;
-  while (ids.length < PROMPT_LENGTH) {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    ids.push(state % vocabLimit);
-  }
-  return ids;
 }
 
 /** Canvas rows each variant computes through the transformer (for the time estimate). */
@@ -240,7 +230,11 @@ for (const which of values.models.split(',')) {
   } else if (RANDOM[which]) {
     dlm = await loadModel(randomModel(RANDOM[which], 'llada'), { threads });
     ar = await loadModel(randomModel(RANDOM[which], 'llama'), { threads });
-    prompt = lcgPrompt(dlm.config.raw.bos_token_id ?? 0, Math.min(8000, dlm.config.vocabSize));
+    prompt = lcgPrompt(
+      dlm.config.raw.bos_token_id ?? 0,
+      Math.min(8000, dlm.config.vocabSize),
+      PROMPT_LENGTH,
+    );
   } else {
     throw new Error(`unknown model set ${which} (builtin, 100m or 1b)`);
   }

@@ -11,6 +11,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../dist/index.js';
+import { lcgPrompt } from './prompt.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,12 +49,7 @@ if (!existsSync(join(dir, 'config.json'))) {
 
 // 2. A fixed prompt: bos then 31 ids from a seeded LCG.
 const model = await loadModel(dir, { threads });
-const prompt = [model.config.raw.bos_token_id ?? 0];
-let state = 12345;
-while (prompt.length < settings.promptLength) {
-  state = (state * 1103515245 + 12345) % 2147483648;
-  prompt.push(state % 8000);
-}
+const prompt = lcgPrompt(model.config.raw.bos_token_id ?? 0, 8000, settings.promptLength);
 const promptFile = join(dir, 'bench-prompt.json');
 writeFileSync(promptFile, JSON.stringify(prompt));
 

@@ -41,6 +41,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../dist/index.js';
 import { convertLlamaFolder } from '../tools/gguf/write-gguf.mjs';
+import { lcgPrompt } from './prompt.js';
 
 const { values } = parseArgs({
   options: {
@@ -127,17 +128,6 @@ function f16Pair(key, src) {
 function fixtureCase(dir) {
   const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
   return expected.greedy.find((c) => c.name === 'greedy_32');
-}
-
-/** Fixed prompt ids: bos then ids from a seeded LCG below the special ids (random models). */
-function lcgPrompt(bos, vocabLimit, length) {
-  const ids = [bos];
-  let state = 12345;
-  while (ids.length < length) {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    ids.push(state % vocabLimit);
-  }
-  return ids;
 }
 
 // ------------------------------------------------------------------------------------------
