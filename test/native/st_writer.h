@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -18,9 +19,22 @@ struct StTensor {
   std::vector<uint8_t> bytes;
 };
 
+// Folders made by temp_dir(), removed when the test program exits.
+struct TempDirs {
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    for (const std::string& d : dirs) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  }
+};
+
 inline std::string temp_dir() {
+  static TempDirs made;
   char tmpl[] = "/tmp/difflm-test-XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  made.dirs.push_back(tmpl);
   return tmpl;
 }
 
