@@ -7,6 +7,7 @@
 
 #include "cuda_entry.h"
 #include "decode/masked.h"
+#include "decode/sampling.h"
 #include "errors.h"
 #include "kernels.h"
 #include "safetensors.h"
@@ -32,10 +33,44 @@ enum ScratchSlot {
   kEligible = 2,
   kCommitted = 3,
   kCommittedTokens = 4,
-  kCommitCount = 5
+  kCommitCount = 5,
+  kNextToken = 6,
+  kNextConfidence = 7
 };
 
 }  // namespace
+
+// Brackets one backend operation with two events on the stream when profiling is on.
+class OpTimer {
+ public:
+  OpTimer(CudaBackend& be, const char* op) : be_(be), op_(op) {
+    if (!be.prof_.on) return;
+    if (be.prof_.pending.size() >= 4096) be.harvest();
+    start_ = be.event();
+    check(cudaEventRecord(static_cast<cudaEvent_t>(start_), as_stream(be.stream_)),
+          "cudaEventRecord");
+  }
+  ~OpTimer() {
+    if (!start_) return;
+    try {  // a destructor must not throw: a failure here only loses this sample
+      void* stop = be_.event();
+      if (cudaEventRecord(static_cast<cudaEvent_t>(stop), as_stream(be_.stream_)) == cudaSuccess) {
+        be_.prof_.pending.push_back({op_, start_, stop});
+      } else {
+        be_.prof_.pool.push_back(stop);
+        be_.prof_.pool.push_back(start_);
+      }
+    } catch (...) {
+    }
+  }
+  OpTimer(const OpTimer&) = delete;
+  OpTimer& operator=(const OpTimer&) = delete;
+
+ private:
+  CudaBackend& be_;
+  const char* op_;
+  void* start_ = nullptr;
+};
 
 bool cuda_built() {
   return true;
@@ -97,6 +132,11 @@ CudaBackend::~CudaBackend() {
   // Destructors must not throw: errors here are ignored (the context is torn down anyway).
   cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(as_stream(stream_));
+  for (const auto& e : prof_.pending) {
+    cudaEventDestroy(static_cast<cudaEvent_t>(e.start));
+    cudaEventDestroy(static_cast<cudaEvent_t>(e.stop));
+  }
+  for (void* e : prof_.pool) cudaEventDestroy(static_cast<cudaEvent_t>(e));
   for (auto& kv : weights_) cudaFree(kv.second);
   for (auto& s : scratch_)
     if (s.p) cudaFree(s.p);
@@ -181,6 +221,53 @@ std::string CudaBackend::broken() {
   return cudaGetErrorString(err);
 }
 
+void CudaBackend::set_profiling(bool on) {
+  prof_.on = on;
+}
+
+void* CudaBackend::event() {
+  if (!prof_.pool.empty()) {
+    void* e = prof_.pool.back();
+    prof_.pool.pop_back();
+    return e;
+  }
+  activate();
+  cudaEvent_t e = nullptr;
+  check(cudaEventCreate(&e), "cudaEventCreate");
+  return e;
+}
+
+void CudaBackend::harvest() {
+  // Events complete in stream order: take the finished prefix of the list.
+  size_t done = 0;
+  for (; done < prof_.pending.size(); ++done) {
+    const auto& p = prof_.pending[done];
+    if (cudaEventQuery(static_cast<cudaEvent_t>(p.stop)) != cudaSuccess) break;
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(p.start),
+                             static_cast<cudaEvent_t>(p.stop)) == cudaSuccess) {
+      OpTime& t = prof_.totals[p.op];
+      t.op = p.op;
+      t.calls += 1;
+      t.ms += ms;
+    }
+    prof_.pool.push_back(p.start);
+    prof_.pool.push_back(p.stop);
+  }
+  prof_.pending.erase(prof_.pending.begin(), prof_.pending.begin() + static_cast<long>(done));
+}
+
+std::vector<CudaBackend::OpTime> CudaBackend::take_profile() {
+  activate();
+  check(cudaStreamSynchronize(as_stream(stream_)), "cudaStreamSynchronize");
+  harvest();
+  std::vector<OpTime> out;
+  for (auto& kv : prof_.totals) out.push_back(kv.second);
+  prof_.totals.clear();
+  std::sort(out.begin(), out.end(), [](const OpTime& a, const OpTime& b) { return a.ms > b.ms; });
+  return out;
+}
+
 void* CudaBackend::scratch(int slot, size_t bytes) {
   Scratch& s = scratch_[slot];
   if (s.bytes < bytes) {
@@ -195,6 +282,7 @@ void* CudaBackend::scratch(int slot, size_t bytes) {
 
 void CudaBackend::gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) {
   activate();
+  OpTimer timer(*this, "gemm");
   auto* tmp = static_cast<uint16_t*>(scratch(kGemm, static_cast<size_t>(M * W.cols) * 2));
   cuda::gemm(A, M, W.cols, W.data, W.dtype, W.rows, C, tmp, stream_);
 }
@@ -202,22 +290,26 @@ void CudaBackend::gemm(const float* A, int64_t M, const WeightMatrix& W, float* 
 void CudaBackend::rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt,
                           float eps, float* out) {
   activate();
+  OpTimer timer(*this, "rmsnorm");
   cuda::rmsnorm(x, rows, dim, w, wt, eps, out, stream_);
 }
 
 void CudaBackend::rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
                        const RopeTable& t) {
   activate();
+  OpTimer timer(*this, "rope");
   cuda::rope(x, rows, heads, head_dim, pos0, t.cos, t.sin, stream_);
 }
 
 void CudaBackend::swiglu(const float* gate, const float* up, float* out, int64_t n) {
   activate();
+  OpTimer timer(*this, "swiglu");
   cuda::swiglu(gate, up, out, n, stream_);
 }
 
 void CudaBackend::add(float* x, const float* y, int64_t n) {
   activate();
+  OpTimer timer(*this, "add");
   cuda::add(x, y, n, stream_);
 }
 
@@ -225,23 +317,27 @@ void CudaBackend::attention(const float* q, const float* k, const float* v, floa
                             int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd,
                             int64_t q_pos0, bool causal) {
   activate();
+  OpTimer timer(*this, "attention");
   cuda::attention(q, k, v, out, nq, nk, n_heads, n_kv_heads, hd, q_pos0, causal, stream_);
 }
 
 void CudaBackend::embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n,
                             float* out) {
   activate();
+  OpTimer timer(*this, "embedding");
   cuda::embedding(table, dt, dim, ids, n, out, stream_);
 }
 
 void CudaBackend::cfg_mix(float* c, const float* u, int64_t n, float scale) {
   activate();
+  OpTimer timer(*this, "cfg_mix");
   cuda::cfg_mix(c, u, n, scale, stream_);
 }
 
 void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
   if (!bytes) return;
   activate();
+  OpTimer timer(*this, "copy");
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, as_stream(stream_)),
         "cudaMemcpyAsync (device to device)");
 }
@@ -251,6 +347,8 @@ void CudaBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, 
                                     int32_t* tokens, double* confidence) {
   (void)canvas;  // every row of the window is sampled: committed rows cost little on a GPU
   activate();
+  // Includes the wait for the candidates (sample_rows synchronizes to check for NaN).
+  OpTimer timer(*this, "sample");
   auto* positions = static_cast<int64_t*>(scratch(kPositions, rows * sizeof(int64_t)));
   cuda::iota64(positions, rows, row0, stream_);
   cuda::SampleParams p;
@@ -267,12 +365,43 @@ void CudaBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, 
     cuda::remask_confidence(confidence, rows, row0, req.seed, step, stream_);
 }
 
+int32_t CudaBackend::sample_next(float* logits, int64_t vocab, const MaskedRequest& draw,
+                                 const TopKTopP& filter, int64_t step, int64_t pos) {
+  activate();
+  int32_t token = 0;
+  {
+    // Includes the wait for the token (sample_rows synchronizes to check for NaN).
+    OpTimer timer(*this, "sample");
+    auto* position = static_cast<int64_t*>(scratch(kPositions, sizeof(int64_t)));
+    auto* d_token = static_cast<int32_t*>(scratch(kNextToken, sizeof(int32_t)));
+    auto* d_conf = static_cast<double*>(scratch(kNextConfidence, sizeof(double)));
+    cuda::iota64(position, 1, pos, stream_);
+    cuda::SampleParams p;
+    p.temperature = draw.temperature;
+    p.seed = draw.seed;
+    p.step = step;
+    p.eos_id = draw.eos_id;
+    p.eot_id = draw.eot_id;
+    p.logits_eos_inf = draw.logits_eos_inf;
+    p.confidence_eos_eot_inf = draw.confidence_eos_eot_inf;
+    p.want_confidence = false;
+    p.top_k = filter.top_k;
+    p.top_p = filter.top_p;
+    cuda::sample_rows(logits, 1, vocab, position, p, d_token, d_conf, stream_);
+    to_host(&token, d_token, sizeof token);
+  }
+  return token;
+}
+
 void CudaBackend::commit(const int32_t* tokens, const double* confidence, int32_t* canvas,
                          int64_t row0, int64_t rows, int32_t mask_id, const CommitRule& rule,
                          std::vector<std::pair<int32_t, int32_t>>* committed) {
   activate();
   auto* eligible = static_cast<uint8_t*>(scratch(kEligible, rows));
-  cuda::mask_eligible(canvas + row0, rows, mask_id, eligible, stream_);
+  {
+    OpTimer timer(*this, "select");
+    cuda::mask_eligible(canvas + row0, rows, mask_id, eligible, stream_);
+  }
   if (rule.kind == CommitRule::Kind::Factor) {
     // The rank-dependent cut has no kernel: the window's candidates (a block's worth of rows)
     // come to the host, and only the chosen tokens go back.
@@ -294,17 +423,24 @@ void CudaBackend::commit(const int32_t* tokens, const double* confidence, int32_
   auto* tok = static_cast<int32_t*>(scratch(kCommittedTokens, room * sizeof(int32_t)));
   int64_t count = room;
   if (rule.kind == CommitRule::Kind::TopK) {
+    OpTimer timer(*this, "select");
     cuda::select_commit(confidence, tokens, eligible, rows, room, canvas + row0, idx, stream_);
   } else {
     auto* d_count = static_cast<int32_t*>(scratch(kCommitCount, sizeof(int32_t)));
-    cuda::select_threshold(confidence, tokens, eligible, rows, rule.threshold, canvas + row0, idx,
-                           d_count, stream_);
+    {
+      OpTimer timer(*this, "select");
+      cuda::select_threshold(confidence, tokens, eligible, rows, rule.threshold, canvas + row0, idx,
+                             d_count, stream_);
+    }
     int32_t h_count = 0;
     to_host(&h_count, d_count, sizeof(int32_t));
     count = h_count;
   }
   if (count <= 0) return;
-  cuda::gather_tokens(canvas + row0, idx, count, tok, stream_);
+  {
+    OpTimer timer(*this, "select");
+    cuda::gather_tokens(canvas + row0, idx, count, tok, stream_);
+  }
   // Only the committed positions and tokens come back.
   std::vector<int32_t> h_idx(static_cast<size_t>(count)), h_tok(static_cast<size_t>(count));
   to_host(h_idx.data(), idx, count * sizeof(int32_t));

@@ -45,11 +45,29 @@ class CudaBackend final : public Backend {
   void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
                          const int32_t* canvas, const MaskedRequest& req, int64_t step,
                          int32_t* tokens, double* confidence) override;
+  int32_t sample_next(float* logits, int64_t vocab, const MaskedRequest& draw,
+                      const TopKTopP& filter, int64_t step, int64_t pos) override;
   void commit(const int32_t* tokens, const double* confidence, int32_t* canvas, int64_t row0,
               int64_t rows, int32_t mask_id, const CommitRule& rule,
               std::vector<std::pair<int32_t, int32_t>>* committed) override;
 
+  // GPU time per backend operation, for a breakdown of a decoding step (the GPU check): with
+  // profiling on, every operation is bracketed by two CUDA events on the stream, so its time
+  // covers its kernels and any gap between them. Off by default (events cost host time).
+  struct OpTime {
+    std::string op;
+    int64_t calls = 0;
+    double ms = 0;
+  };
+  void set_profiling(bool on);
+  // Waits for the stream, then returns the totals since profiling was switched on or last
+  // taken (sorted by time, largest first) and clears them.
+  std::vector<OpTime> take_profile();
+
  private:
+  friend class OpTimer;
+  void* event();          // a cudaEvent_t from the pool
+  void harvest();         // adds finished event pairs to the totals; the stream must be idle
   void activate() const;  // makes this backend's device current on the calling thread
   // A device scratch area of at least `bytes`, grown on demand (one user at a time: the model
   // serialises its calls).
@@ -62,7 +80,17 @@ class CudaBackend final : public Backend {
     void* p = nullptr;
     size_t bytes = 0;
   };
-  Scratch scratch_[6];
+  Scratch scratch_[8];
+  struct Profile {
+    bool on = false;
+    std::vector<void*> pool;  // unused events
+    struct Pending {
+      const char* op;
+      void *start, *stop;
+    };
+    std::vector<Pending> pending;
+    std::map<std::string, OpTime> totals;
+  } prof_;
 };
 
 }  // namespace difflm

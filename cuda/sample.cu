@@ -7,14 +7,15 @@
 //      c - T * log(-log(u)), u = uniform01(seed, Gumbel, step, pos, v) in float64;
 //   4. confidence_eos_eot_inf: logits[eot] = -inf, and logits[eos] = -inf when T == 0 (the
 //      "confidence logits" f below);
-//   5. confidence = exp(f[x0] - max f) / sum over f != -inf of exp(f - max f), in float64 with
-//      max f taken over float32 values; 0 if f[x0] or max f is -inf, or if not wanted.
+//   5. confidence = the softmax probability of x0 over the f != -inf as decode/confidence.h
+//      defines it (segments of kConfidenceSegment tokens, float32 terms from the shared
+//      exp_nonpositive, float64 sums and fold); 0 if f[x0] or max f is -inf, or if not wanted.
 // The in-place writes of steps 2 and 4 happen at the end of the block, after every read.
 // Exactness: token choices equal the CPU's (the Gumbel score uses the same Philox draw and the
 // _rn intrinsics, so no FMA contraction; CUDA's and the C library's float64 log may differ in
-// the last ulp, which could only matter for two scores within ~1e-15 of each other). The sum is
-// accumulated online (per-thread running max, rescaled), so confidence differs from the CPU's
-// by float64 rounding only (~1e-15 relative).
+// the last ulp, which could only matter for two scores within ~1e-15 of each other). The
+// confidence's float32 terms are the CPU's bit for bit; only the order of the float64 additions
+// differs (~1e-16 relative).
 //
 // Top-k / top-p (temperature > 0 only; CPU twin: sample_row_filtered() in decode/sampling.h):
 // before the pass above, the block finds one threshold thr per row and the Gumbel candidate is
@@ -33,6 +34,7 @@
 #include <string>
 
 #include "common.cuh"
+#include "decode/confidence.h"
 #include "decode/sampling.h"
 #include "rng.h"
 
@@ -231,111 +233,99 @@ __device__ float filter_threshold(const float* row, int vocab, const SampleArgs&
   return found ? key_value(key) : tk;
 }
 
-// Per-thread state of the one pass over a row.
-template <bool kGumbel, bool kConf, bool kFilter = false>
-struct RowState {
+// A segment of the row (decode/confidence.h) is held in registers, kPerThread tokens a thread.
+constexpr int kPerThread = static_cast<int>(kConfidenceSegment) / kSampleThreads;
+static_assert(kPerThread * kSampleThreads == kConfidenceSegment, "segment = threads x kPerThread");
+
+// c - T * log(-log(u)) with separate roundings, as the CPU computes it. Out of line, so that the
+// unrolled per-segment loop stays small (the Philox draw and two float64 logs dwarf a call).
+__device__ __noinline__ double gumbel_score(float c, int v, double temperature, uint64_t seed,
+                                            uint64_t step, uint64_t pos) {
+  const double u = uniform01(seed, RngStream::Gumbel, step, pos, static_cast<uint64_t>(v));
+  return __dsub_rn(static_cast<double>(c), __dmul_rn(temperature, log(-log(u))));
+}
+
+// One block per row, walked a segment at a time: all of a segment's loads are issued first
+// (kPerThread per thread, many bytes in flight), then the candidate and the segment's max from
+// registers, then its sum of exponentials from the same registers, so the row is read from
+// memory once. Ties never depend on which thread saw what: every merge compares indices.
+template <bool kGumbel, bool kConf, bool kFilter>
+__global__ void __launch_bounds__(kSampleThreads, 2)
+    sample_rows_kernel(float* logits, int64_t vocab, const int64_t* __restrict__ positions,
+                       SampleArgs a, int32_t* __restrict__ tokens, double* __restrict__ confidence,
+                       unsigned long long* __restrict__ nan_flag) {
+  const int64_t r = blockIdx.x;
+  float* row = logits + r * vocab;
+  const uint64_t pos = static_cast<uint64_t>(positions[r]);
+  const int V = static_cast<int>(vocab);  // < INT_MAX - kConfidenceSegment (host check)
+  float thr = -INFINITY;
+  if (kFilter) thr = filter_threshold(row, V, a);
+
   float best_f = -INFINITY;   // argmax of c (temperature 0)
   double best_d = -INFINITY;  // best Gumbel score (temperature > 0)
   int best_i = INT_MAX;       // INT_MAX: nothing seen yet
   int nan_at = INT_MAX;       // first NaN index seen by this thread
-  float m = -INFINITY;        // running max of f != -inf
-  double sum = 0;             // sum of exp(f - m) over the f seen
-
-  // thr: the filter threshold (kFilter only; the candidate is drawn over c >= thr).
-  __device__ __forceinline__ void visit(float l, int v, const SampleArgs& a, uint64_t pos,
-                                        float thr) {
-    if (isnan(l)) nan_at = min(nan_at, v);
-    const float c = (a.logits_eos_inf && v == a.eos) ? -INFINITY : l;
-    if (!kGumbel) {
-      take_better(best_f, best_i, c, v);
-    } else if (c != -INFINITY && (!kFilter || c >= thr)) {
-      const double u = uniform01(a.seed, RngStream::Gumbel, a.step, pos, static_cast<uint64_t>(v));
-      // c - T * log(-log(u)) with separate roundings, as the CPU computes it.
-      const double score =
-          __dsub_rn(static_cast<double>(c), __dmul_rn(a.temperature, log(-log(u))));
-      if (score > best_d || (score == best_d && v < best_i)) best_d = score, best_i = v;
+  float M = -INFINITY;        // the folded segments (confidence.h), alike in every thread
+  double S = 0;
+  for (int s0 = 0; s0 < V; s0 += static_cast<int>(kConfidenceSegment)) {
+    float l[kPerThread];
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      const int v = s0 + static_cast<int>(threadIdx.x) + j * kSampleThreads;
+      l[j] = v < V ? row[v] : -INFINITY;
     }
-    if (kConf) {
-      const bool drop = a.confidence_eos_eot_inf && (v == a.eot || (!kGumbel && v == a.eos));
-      const float f = drop ? -INFINITY : c;
-      if (f != -INFINITY) {
-        if (f > m) {  // new running max: rescale what was summed so far
-          sum = sum * exp(static_cast<double>(m) - static_cast<double>(f)) + 1.0;
-          m = f;
-        } else {
-          sum += exp(static_cast<double>(f) - static_cast<double>(m));
-        }
+    float seg_max = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      const int v = s0 + static_cast<int>(threadIdx.x) + j * kSampleThreads;
+      if (v >= V) continue;  // l[j] is -inf: no term
+      const float x = l[j];
+      if (isnan(x)) nan_at = min(nan_at, v);
+      const float c = (a.logits_eos_inf && v == a.eos) ? -INFINITY : x;
+      if (!kGumbel) {
+        take_better(best_f, best_i, c, v);
+      } else if (c != -INFINITY && (!kFilter || c >= thr)) {
+        const double score = gumbel_score(c, v, a.temperature, a.seed, a.step, pos);
+        if (score > best_d || (score == best_d && v < best_i)) best_d = score, best_i = v;
+      }
+      if (kConf) {
+        const bool drop = a.confidence_eos_eot_inf && (v == a.eot || (!kGumbel && v == a.eos));
+        const float f = drop ? -INFINITY : c;
+        seg_max = fmaxf(seg_max, f);
+        l[j] = f;
       }
     }
-  }
-};
-
-// One block per row. The row is walked as a scalar head up to 16-byte alignment, float4s, and a
-// scalar tail, so any vocab size and row offset works; ties never depend on which thread saw
-// what, because every merge compares indices explicitly.
-template <bool kGumbel, bool kConf, bool kFilter>
-__global__ void __launch_bounds__(kSampleThreads)
-    sample_rows_kernel1(float* logits, int64_t vocab, const int64_t* __restrict__ positions,
-                        SampleArgs a, int32_t* __restrict__ tokens, double* __restrict__ confidence,
-                        unsigned long long* __restrict__ nan_flag) {
-  const int64_t r = blockIdx.x;
-  float* row = logits + r * vocab;
-  const uint64_t pos = static_cast<uint64_t>(positions[r]);
-  RowState<kGumbel, kConf, kFilter> st;
-  float thr = -INFINITY;
-  if (kFilter) thr = filter_threshold(row, static_cast<int>(vocab), a);
-
-  const int64_t to_align =
-      static_cast<int64_t>((16 - reinterpret_cast<uintptr_t>(row) % 16) % 16 / 4);
-  const int64_t head = to_align < vocab ? to_align : vocab;
-  const int64_t n4 = (vocab - head) / 4;
-  if (threadIdx.x < head) st.visit(row[threadIdx.x], static_cast<int>(threadIdx.x), a, pos, thr);
-  const float4* row4 = reinterpret_cast<const float4*>(row + head);
-  // Two 16-byte loads issued before the (float64-heavy) work on them, to keep enough bytes in
-  // flight per SM for the memory system.
-  const int64_t stride = blockDim.x;
-  for (int64_t i = threadIdx.x; i < n4; i += 2 * stride) {
-    const bool second = i + stride < n4;
-    const float4 q0 = row4[i];
-    const float4 q1 = second ? row4[i + stride] : q0;
-    const int v0 = static_cast<int>(head + 4 * i);
-    st.visit(q0.x, v0, a, pos, thr);
-    st.visit(q0.y, v0 + 1, a, pos, thr);
-    st.visit(q0.z, v0 + 2, a, pos, thr);
-    st.visit(q0.w, v0 + 3, a, pos, thr);
-    if (second) {
-      const int v1 = static_cast<int>(head + 4 * (i + stride));
-      st.visit(q1.x, v1, a, pos, thr);
-      st.visit(q1.y, v1 + 1, a, pos, thr);
-      st.visit(q1.z, v1 + 2, a, pos, thr);
-      st.visit(q1.w, v1 + 3, a, pos, thr);
+    if (kConf) {
+      const float m = block_reduce_max(seg_max);
+      double part = 0;
+      if (m != -INFINITY) {
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j)
+          part += static_cast<double>(exp_nonpositive(__fsub_rn(l[j], m)));
+      }
+      fold_confidence_segment(M, S, m, block_reduce_sum(part));
     }
   }
-  for (int64_t v = head + 4 * n4 + threadIdx.x; v < vocab; v += blockDim.x)
-    st.visit(row[v], static_cast<int>(v), a, pos, thr);
 
-  if (st.nan_at != INT_MAX)
-    atomicMin(nan_flag, static_cast<unsigned long long>(r * vocab + st.nan_at));
+  if (nan_at != INT_MAX) atomicMin(nan_flag, static_cast<unsigned long long>(r * vocab + nan_at));
 
-  int x0 = st.best_i;
+  int x0 = best_i;
   if (kGumbel) {
-    double b = st.best_d;
+    double b = best_d;
     block_argmax(b, x0);
   } else {
-    float b = st.best_f;
+    float b = best_f;
     block_argmax(b, x0);
   }
   if (x0 == INT_MAX) x0 = 0;  // no candidate (every logit -inf at T > 0): token 0, as the CPU
 
   double conf = 0;
   if (kConf) {
-    const float M = block_reduce_max(st.m);
-    const double part = st.m == -INFINITY ? 0.0 : st.sum * exp(static_cast<double>(st.m) - M);
-    const double total = block_reduce_sum(part);
     const bool dropped = (a.logits_eos_inf && x0 == a.eos) ||
                          (a.confidence_eos_eot_inf && (x0 == a.eot || (!kGumbel && x0 == a.eos)));
     const float fx0 = dropped ? -INFINITY : row[x0];
-    if (fx0 != -INFINITY && M != -INFINITY) conf = exp(static_cast<double>(fx0) - M) / total;
+    if (fx0 != -INFINITY && M != -INFINITY)
+      conf = exp(static_cast<double>(fx0) - static_cast<double>(M)) / S;
   }
   // Every thread has finished reading the row (the reductions above end with __syncthreads).
   __syncthreads();
@@ -354,10 +344,10 @@ template <bool kGumbel, bool kConf, bool kFilter = false>
 void sample_launch(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
                    const SampleArgs& a, int32_t* tokens, double* confidence,
                    unsigned long long* flag, cudaStream_t s) {
-  sample_rows_kernel1<kGumbel, kConf, kFilter>
+  sample_rows_kernel<kGumbel, kConf, kFilter>
       <<<static_cast<unsigned>(rows), kSampleThreads, 0, s>>>(logits, vocab, positions, a, tokens,
                                                               confidence, flag);
-  CUDA_CHECK_LAUNCH("sample_rows_kernel1");
+  CUDA_CHECK_LAUNCH("sample_rows_kernel");
 }
 
 }  // namespace
@@ -365,7 +355,7 @@ void sample_launch(float* logits, int64_t rows, int64_t vocab, const int64_t* po
 void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
                  const SampleParams& p, int32_t* tokens, double* confidence, Stream s) {
   CUDA_REQUIRE(rows >= 0 && rows <= 0x7fffffff, "sample_rows: bad row count");
-  CUDA_REQUIRE(vocab > 0 && vocab < INT_MAX, "sample_rows: bad vocab size");
+  CUDA_REQUIRE(vocab > 0 && vocab < INT_MAX - kConfidenceSegment, "sample_rows: bad vocab size");
   CUDA_REQUIRE(p.temperature >= 0, "sample_rows: negative temperature");
   CUDA_REQUIRE(p.eos_id < vocab && p.eot_id < vocab, "sample_rows: EOS/EOT outside the vocab");
   CUDA_REQUIRE(p.top_k >= 0, "sample_rows: negative top_k");

@@ -20,6 +20,7 @@ namespace difflm {
 struct TensorView;
 struct MaskedRequest;
 struct Candidate;
+struct TopKTopP;
 
 class Backend {
  public:
@@ -57,6 +58,11 @@ class Backend {
   virtual void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
                                  const int32_t* canvas, const MaskedRequest& req, int64_t step,
                                  int32_t* tokens, double* confidence) = 0;
+  // The next token of left-to-right decoding from one row of logits (backend memory, modified
+  // in place): sample_row_filtered()'s draw at canvas position `pos` (no confidence). Only the
+  // token comes back to the host.
+  virtual int32_t sample_next(float* logits, int64_t vocab, const MaskedRequest& draw,
+                              const TopKTopP& filter, int64_t step, int64_t pos) = 0;
   // Commits the masked positions of the window that `rule` selects (ranked by confidence, ties:
   // lower position first): canvas[row0 + i] = tokens[i]. Appends the (canvas position, token)
   // pairs, by rank, to `committed` (host); only those come back to the host.

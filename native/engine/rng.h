@@ -5,11 +5,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define DIFFLM_HD __host__ __device__ __forceinline__
-#else
-#define DIFFLM_HD inline
-#endif
+#include "hd.h"
 
 namespace difflm {
 

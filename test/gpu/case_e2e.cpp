@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "check.h"
+#include "cuda_backend.h"
 #include "engine.h"
 #include "errors.h"
 #include "fixture.h"
@@ -145,23 +146,65 @@ GPU_CASE(e2e_llada8b_shape_generate_timing) {
   for (int i = 0; i < 32; ++i) r.prompt.push_back(1000 + i * 37);
   r.gen_length = 256, r.steps = 256, r.block_length = 32, r.mask_id = 126336;
   r.eos_id = 126081, r.eot_id = 126348;
-  const auto t0 = std::chrono::steady_clock::now();
-  MaskedResult res = generate_masked(net, *be, r, {}, {});
-  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  expect("LLaDA-8B shape: 256 steps ran", res.steps == 256);
-  const double step_ms = 1e3 * sec / res.steps;
+  auto& cuda_be = dynamic_cast<CudaBackend&>(*be);
+  // Each configuration runs twice: once for the wall clock, once with the backend's event
+  // profile on (events cost host time) for the split inside / outside the backend's kernels;
+  // both runs must give the same ids.
+  const auto run = [&](const MaskedRequest& req, const char* what, double flops_per_step) {
+    auto t0 = std::chrono::steady_clock::now();
+    const MaskedResult res = generate_masked(net, *be, req, {}, {});
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    expect(std::string("LLaDA-8B shape ") + what + ": 256 steps ran", res.steps == 256);
+    const double step_ms = 1e3 * sec / res.steps;
+    report(std::string("generate LLaDA-8B shape BF16 ") + what + ", per step", "288 pos, 256 steps",
+           step_ms, flops_per_step, 0);
+    std::printf(
+        "     LLaDA-8B shape %s: %.1f ms/step; forward %.0f ms, sampling+select %.0f ms of %.0f ms "
+        "total (host-side timers; the forward figure includes waiting for the GPU at the "
+        "sampling sync)\n",
+        what, step_ms, res.forward_ms, res.sample_ms, res.total_ms);
+    cuda_be.set_profiling(true);
+    t0 = std::chrono::steady_clock::now();
+    const MaskedResult prof = generate_masked(net, *be, req, {}, {});
+    const double prof_ms =
+        1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto ops = cuda_be.take_profile();
+    cuda_be.set_profiling(false);
+    validate_exact(std::string("LLaDA-8B shape ") + what + ": profiled run gives the same ids",
+                   prof.canvas, res.canvas);
+    double inside = 0;
+    for (const auto& o : ops) inside += o.ms;
+    std::printf(
+        "     profiled run: %.1f ms/step by the wall clock (unprofiled %.1f); GPU time "
+        "per step inside backend operations:\n",
+        prof_ms / prof.steps, step_ms);
+    for (const auto& o : ops)
+      std::printf("       %-10s %7lld calls %9.3f ms/step %6.1f %%\n", o.op.c_str(),
+                  static_cast<long long>(o.calls), o.ms / prof.steps, 100.0 * o.ms / prof_ms);
+    const double outside_ms = (prof_ms - inside) / prof.steps;
+    std::printf("       outside    %9.3f ms/step %6.1f %% of the profiled wall clock\n", outside_ms,
+                100.0 * (prof_ms - inside) / prof_ms);
+    char share[96];
+    std::snprintf(share, sizeof share, "%.1f %% of the profiled step",
+                  100.0 * (prof_ms - inside) / prof_ms);
+    report(std::string("  outside backend ops (") + what + ")", share, outside_ms, 0, 0);
+  };
+  std::printf("     LLaDA-8B shape: weights upload %.1f s\n", load_s);
   // FLOPs of one step: 2 * params * positions (+ attention), LM head on the block rows only.
   const double pos = 32 + 256;
   const double body = 2.0 * pos * s.n_layers * (4.0 * d * d + 3.0 * d * s.mlp_hidden);
   const double attn = 4.0 * pos * pos * d * s.n_layers;
   const double head = 2.0 * 32 * d * s.vocab;
-  report("generate LLaDA-8B shape BF16, per step", "288 pos, 256 steps", step_ms,
-         body + attn + head, 0);
-  std::printf(
-      "     LLaDA-8B shape: upload %.1f s; %.1f ms/step; forward %.0f ms, sampling+select "
-      "%.0f ms of %.0f ms total (host-side timers; the forward figure includes waiting "
-      "for the GPU at the sampling sync)\n",
-      load_s, step_ms, res.forward_ms, res.sample_ms, res.total_ms);
+  run(r, "no cache", body + attn + head);
+  // Fast-dLLM's dual cache: after a block's first step (the whole canvas), each step runs only
+  // the block's 32 rows against the cached keys and values of the rest.
+  r.cache = CacheMode::Dual;
+  const double blocks = 256.0 / 32, rows = 32;
+  const double dual_body = 2.0 * rows * s.n_layers * (4.0 * d * d + 3.0 * d * s.mlp_hidden);
+  const double dual_attn = 4.0 * rows * pos * d * s.n_layers;
+  const double dual =
+      ((256 - blocks) * (dual_body + dual_attn + head) + blocks * (body + attn + head)) / 256;
+  run(r, "dual cache", dual);
 }
 
 // The autoregressive baseline on the GPU: the Llama fixtures' logits and KV-cached greedy

@@ -9,12 +9,14 @@
 //    (float64 sums in another order), in-place EOS/EOT writes bit-exact.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "check.h"
 #include "cpu/ops.h"
+#include "decode/confidence.h"
 #include "decode/masked.h"
 #include "dtype.h"
 #include "errors.h"
@@ -201,7 +203,8 @@ namespace {}  // namespace
 
 GPU_CASE(sample_rows) {
   std::mt19937 rng(105);
-  for (int64_t vocab : {320, 50257, 126464}) {
+  for (int64_t vocab :
+       {int64_t{320}, difflm::kConfidenceSegment, int64_t{50257}, int64_t{126464}}) {
     const int64_t rows = 6;
     auto logits = random_floats(rows * vocab, rng, 3.f);
     const int32_t eos = static_cast<int32_t>(vocab / 3), eot = static_cast<int32_t>(vocab - 2);
@@ -211,6 +214,11 @@ GPU_CASE(sample_rows) {
     logits[1 * vocab + eot] = 40.f;
     logits[2 * vocab + 5] = logits[2 * vocab + vocab - 7] = 30.f;
     for (int64_t v = 0; v < vocab; v += 2) logits[3 * vocab + v] = -INFINITY;
+    // Row 4: rising logits, so each confidence segment (decode/confidence.h) raises the running
+    // max; row 5: the first two segments all -inf (only the last 3 tokens left when shorter).
+    for (int64_t v = 0; v < vocab; ++v) logits[4 * vocab + v] += 12.f * float(v) / float(vocab);
+    for (int64_t v = 0; v < std::min(vocab - 3, 2 * difflm::kConfidenceSegment); ++v)
+      logits[5 * vocab + v] = -INFINITY;
     for (double T : {0.0, 0.7})
       for (int flags = 0; flags < 4; ++flags) {
         difflm::cuda::SampleParams p;
@@ -257,15 +265,17 @@ GPU_CASE(sample_rows) {
     std::vector<int64_t> pos(rows);
     for (int64_t r = 0; r < rows; ++r) pos[r] = r;
     dpos.upload(pos.data(), rows * 8);
-    for (double T : {0.0, 0.7}) {
+    // T=0 without the confidence (argmax only) shows what the memory side alone allows.
+    for (int variant = 0; variant < 3; ++variant) {
       difflm::cuda::SampleParams p;
-      p.temperature = T, p.eos_id = 126081, p.eot_id = 126348, p.confidence_eos_eot_inf = true;
+      p.temperature = variant == 2 ? 0.7 : 0.0, p.want_confidence = variant != 1;
+      p.eos_id = 126081, p.eot_id = 126348, p.confidence_eos_eot_inf = true;
       const double ms = time_ms([&] {
         difflm::cuda::sample_rows(dl.as<float>(), rows, V, dpos.as<int64_t>(), p,
                                   dtok.as<int32_t>(), dconf.as<double>(), nullptr);
       });
-      report(T == 0 ? "sample_rows T=0" : "sample_rows T=0.7", shape({rows, V}), ms, 0,
-             4.0 * rows * V);
+      const char* name[] = {"sample_rows T=0", "sample_rows T=0 argmax only", "sample_rows T=0.7"};
+      report(name[variant], shape({rows, V}), ms, 0, 4.0 * rows * V);
     }
   }
 }

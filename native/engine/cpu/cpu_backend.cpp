@@ -7,6 +7,7 @@
 #include <new>
 
 #include "../decode/masked.h"
+#include "../decode/sampling.h"
 #include "../errors.h"
 #include "../rng.h"
 #include "../safetensors.h"
@@ -103,6 +104,11 @@ void CpuBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, i
                           : c.confidence;
     }
   });
+}
+
+int32_t CpuBackend::sample_next(float* logits, int64_t vocab, const MaskedRequest& draw,
+                                const TopKTopP& filter, int64_t step, int64_t pos) {
+  return sample_row_filtered(logits, vocab, draw, filter, step, pos).token;
 }
 
 void CpuBackend::commit(const int32_t* tokens, const double* confidence, int32_t* canvas,

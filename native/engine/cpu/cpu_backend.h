@@ -39,6 +39,8 @@ class CpuBackend final : public Backend {
   void sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
                          const int32_t* canvas, const MaskedRequest& req, int64_t step,
                          int32_t* tokens, double* confidence) override;
+  int32_t sample_next(float* logits, int64_t vocab, const MaskedRequest& draw,
+                      const TopKTopP& filter, int64_t step, int64_t pos) override;
   void commit(const int32_t* tokens, const double* confidence, int32_t* canvas, int64_t row0,
               int64_t rows, int32_t mask_id, const CommitRule& rule,
               std::vector<std::pair<int32_t, int32_t>>* committed) override;

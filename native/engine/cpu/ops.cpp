@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "exp_nonpositive.h"
 #include "gemm.h"
 #include "thread_pool.h"
 
@@ -116,32 +117,11 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void weighted_value
   }
 }
 
-// e^x for x <= 0 (Cephes' expf: range reduction by ln 2 and a degree-6 polynomial, relative
-// error below 2e-7), branch-free so that loops over it vectorize; x below -87 gives e^-87.
-inline float exp_nonpositive(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  // Round to nearest by adding and subtracting 1.5 * 2^23 (no floor call, so it vectorizes).
-  constexpr float kRound = 12582912.0f;
-  const float n = (x * 1.44269504088896341f + kRound) - kRound;
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) * (1 << 23);
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
-}
-
 // Scales a row of scores and turns it into softmax probabilities in place. Lane arrays keep the
 // max and sum reductions vectorizable (float sums do not reassociate on their own).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void softmax_row(float* s, int64_t n,
-                                                                              float scale) {
+// The "fma" clone: exp_nonpositive's fmaf calls become instructions (AVX2 machines have FMA).
+__attribute__((target_clones("avx512f", "fma", "default"))) void softmax_row(float* s, int64_t n,
+                                                                             float scale) {
   constexpr int64_t W = 16;
   float lane[W];
   for (float& m : lane) m = -std::numeric_limits<float>::infinity();

@@ -8,6 +8,7 @@
 
 #include "../errors.h"
 #include "../rng.h"
+#include "confidence.h"
 #include "schedule.h"
 
 namespace difflm {
@@ -129,14 +130,8 @@ Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int
     if (req.temperature == 0 && req.eos_id >= 0) logits[req.eos_id] = neg_inf;
   }
   if (req.remasking != Remasking::LowConfidence) return {x0, 0.0};
-  // Softmax probability of x0 over the unscaled logits, in float64.
-  float max_l = neg_inf;
-  for (int64_t v = 0; v < vocab; ++v) max_l = std::max(max_l, logits[v]);
-  if (logits[x0] == neg_inf || max_l == neg_inf) return {x0, 0.0};
-  double sum = 0;
-  for (int64_t v = 0; v < vocab; ++v)
-    if (logits[v] != neg_inf) sum += std::exp(static_cast<double>(logits[v]) - max_l);
-  return {x0, std::exp(static_cast<double>(logits[x0]) - max_l) / sum};
+  // Softmax probability of x0 over the unscaled logits (decode/confidence.h).
+  return {x0, softmax_confidence(logits, vocab, x0)};
 }
 
 MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedRequest& req,

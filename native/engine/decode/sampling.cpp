@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../errors.h"
+#include "confidence.h"
 #include "masked.h"
 
 namespace difflm {
@@ -108,13 +109,7 @@ Candidate sample_row_filtered(float* logits, int64_t vocab, const MaskedRequest&
   if (req.logits_eos_inf && req.eos_id >= 0) logits[req.eos_id] = kNegInfF;
   if (req.confidence_eos_eot_inf && req.eot_id >= 0) logits[req.eot_id] = kNegInfF;
   if (req.remasking != Remasking::LowConfidence) return {x0, 0.0};
-  float max_l = kNegInfF;
-  for (int64_t v = 0; v < vocab; ++v) max_l = std::max(max_l, logits[v]);
-  if (logits[x0] == kNegInfF || max_l == kNegInfF) return {x0, 0.0};
-  double sum = 0;
-  for (int64_t v = 0; v < vocab; ++v)
-    if (logits[v] != kNegInfF) sum += std::exp(static_cast<double>(logits[v]) - max_l);
-  return {x0, std::exp(static_cast<double>(logits[x0]) - max_l) / sum};
+  return {x0, softmax_confidence(logits, vocab, x0)};
 }
 
 }  // namespace difflm

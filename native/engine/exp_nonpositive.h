@@ -1,0 +1,44 @@
+// e^x for x <= 0 in float32, the same bits on the CPU and on the GPU (Cephes' expf: range
+// reduction by ln 2 in two parts, a degree-6 polynomial; relative error below 2e-7). Every
+// multiply-add is an explicit fmaf or a single rounding (hd.h), so neither compiler can round
+// differently, and the code is branch-free so that CPU loops over it vectorize. x below -87
+// (e^-87 ~ 1.6e-38, the bottom of float's normal range) and -inf give 0; NaN stays NaN.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "hd.h"
+
+namespace difflm {
+
+DIFFLM_HD float exp_nonpositive(float x) {
+  const float xc = x >= -87.0f ? x : -87.0f;  // also NaN: no float -> int of NaN below
+  // n = round(x / ln 2): one fused rounding against 1.5 * 2^23, then an exact subtraction.
+  constexpr float kRound = 12582912.0f;
+  const float n = fmaf(xc, 1.44269504088896341f, kRound) - kRound;
+  float r = fmaf(n, -0.693359375f, xc);
+  r = fmaf(n, 2.12194440e-4f, r);
+  float y = 1.9875691500e-4f;
+  y = fmaf(y, r, 1.3981999507e-3f);
+  y = fmaf(y, r, 8.3334519073e-3f);
+  y = fmaf(y, r, 4.1665795894e-2f);
+  y = fmaf(y, r, 1.6666665459e-1f);
+  y = fmaf(y, r, 5.0000001201e-1f);
+  y = fmaf(y, mul_rn(r, r), r) + 1.0f;
+  // 2^n, n in [-126, 0]: a normal float built from its exponent bits.
+  const int32_t bits = (static_cast<int32_t>(n) + 127) * (1 << 23);
+#if defined(__CUDA_ARCH__)
+  const float scale = __int_as_float(bits);
+#else
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+#endif
+  // Two flat selects (a nested one keeps g++ from vectorizing).
+  float out = x < -87.0f ? 0.0f : mul_rn(y, scale);
+  out = x != x ? x : out;
+  return out;
+}
+
+}  // namespace difflm

@@ -1,0 +1,39 @@
+// Functions shared by the CPU and CUDA backends, bit for bit: DIFFLM_HD marks them for both
+// compilers, and the *_rn helpers spell out single roundings. nvcc contracts a * b + c into an
+// FMA on its own (--fmad=true) and g++ does not (ISO C++ mode: -ffp-contract=off), so shared
+// arithmetic either calls fmaf/fma explicitly or goes through these helpers.
+#pragma once
+
+#include <cmath>
+
+#if defined(__CUDACC__)
+#define DIFFLM_HD __host__ __device__ __forceinline__
+#else
+#define DIFFLM_HD inline
+#endif
+
+namespace difflm {
+
+DIFFLM_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+DIFFLM_HD double mul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+DIFFLM_HD double add_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+}  // namespace difflm
