@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "blas.h"
 #include "cuda_entry.h"
 #include "decode/masked.h"
 #include "decode/sampling.h"
@@ -132,6 +133,7 @@ CudaBackend::~CudaBackend() {
   // Destructors must not throw: errors here are ignored (the context is torn down anyway).
   cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(as_stream(stream_));
+  blas_.reset();  // before its stream goes
   for (const auto& e : prof_.pending) {
     cudaEventDestroy(static_cast<cudaEvent_t>(e.start));
     cudaEventDestroy(static_cast<cudaEvent_t>(e.stop));
@@ -280,11 +282,27 @@ void* CudaBackend::scratch(int slot, size_t bytes) {
   return s.p;
 }
 
+cuda::Blas* CudaBackend::blas() {
+  if (!use_blas_) return nullptr;
+  if (!blas_tried_) {
+    blas_tried_ = true;
+    blas_ = cuda::Blas::open(stream_, &blas_why_);
+  }
+  return blas_.get();
+}
+
+std::string CudaBackend::gemm_library() {
+  activate();
+  if (!use_blas_) return "own kernels (cuBLAS switched off)";
+  return blas() ? "cuBLAS (" + blas_->library() + ")" : "own kernels (" + blas_why_ + ")";
+}
+
 void CudaBackend::gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) {
   activate();
+  cuda::Blas* b = W.dtype == DType::F32 ? nullptr : blas();
   OpTimer timer(*this, "gemm");
   auto* tmp = static_cast<uint16_t*>(scratch(kGemm, static_cast<size_t>(M * W.cols) * 2));
-  cuda::gemm(A, M, W.cols, W.data, W.dtype, W.rows, C, tmp, stream_);
+  cuda::gemm(A, M, W.cols, W.data, W.dtype, W.rows, C, tmp, stream_, b);
 }
 
 void CudaBackend::rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt,

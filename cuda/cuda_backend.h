@@ -12,6 +12,10 @@
 
 namespace difflm {
 
+namespace cuda {
+class Blas;
+}
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device);
@@ -60,6 +64,10 @@ class CudaBackend final : public Backend {
     double ms = 0;
   };
   void set_profiling(bool on);
+  // 16-bit GEMMs on cuBLAS when it loads (cuda/blas.h; the default), or on our own kernels.
+  void set_cublas(bool on) { use_blas_ = on; }
+  // Which GEMM the 16-bit weights run on: "cuBLAS (<library>)" or "own kernels (<why>)".
+  std::string gemm_library();
   // Waits for the stream, then returns the totals since profiling was switched on or last
   // taken (sorted by time, largest first) and clears them.
   std::vector<OpTime> take_profile();
@@ -81,6 +89,10 @@ class CudaBackend final : public Backend {
     size_t bytes = 0;
   };
   Scratch scratch_[8];
+  bool use_blas_ = true, blas_tried_ = false;
+  std::unique_ptr<cuda::Blas> blas_;  // opened on the first 16-bit GEMM
+  std::string blas_why_;              // why it is not there
+  cuda::Blas* blas();                 // nullptr: own kernels
   struct Profile {
     bool on = false;
     std::vector<void*> pool;  // unused events

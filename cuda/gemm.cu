@@ -4,6 +4,10 @@
 // Build check: nvcc -std=c++17 -arch=sm_90a -I native/engine -I cuda -c cuda/gemm.cu
 // (sm_90a, not sm_90, for the wgmma kernel: with plain sm_90 code H100 runs the mma.sync one.)
 //
+// 16-bit weights: A is rounded into scratch, then the product runs on cuBLAS when the caller
+// passes a Blas (blas.h: loaded at run time, never linked) and the device is sm_80 or newer, else
+// on the kernels below.
+//
 // Kernels:
 //   round_a_kernel   A (f32) -> scratch (bf16 or f16 bits), round to nearest even exactly as the
 //                    host's f32_to_bf16 / f32_to_f16, so the GPU multiplies the values the CPU's
@@ -31,6 +35,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "blas.h"
 #include "common.cuh"
 #include "gemm_tc.cuh"
 #include "gemm_wgmma.cuh"
@@ -196,10 +201,12 @@ DeviceFacts device_facts() {
 
 template <bool kBf16>
 void gemm16(const float* A, int M, int K, const uint16_t* W, int N, float* C, uint16_t* scratch,
-            cudaStream_t st) {
+            cudaStream_t st, Blas* blas) {
   launch_round<kBf16>(A, scratch, static_cast<int64_t>(M) * K, st);
   const int cc = device_cc();
-  if (cc < (kBf16 ? 80 : 75)) {
+  if (blas && cc >= 80) {
+    blas->gemm16(scratch, W, C, M, N, K, kBf16);
+  } else if (cc < (kBf16 ? 80 : 75)) {
     // No mma for this type on this device: float32 FMA on the same rounded inputs.
     launch_simt<kBf16 ? DType::BF16 : DType::F16, kBf16 ? DType::BF16 : DType::F16>(scratch, W, C,
                                                                                     M, N, K, st);
@@ -224,7 +231,7 @@ void gemm16(const float* A, int M, int K, const uint16_t* W, int N, float* C, ui
 }  // namespace
 
 void gemm(const float* A, int64_t M, int64_t K, const void* W, DType wt, int64_t N, float* C,
-          uint16_t* scratch, Stream s) {
+          uint16_t* scratch, Stream s, Blas* blas) {
   CUDA_REQUIRE(M >= 0 && N >= 0 && K >= 0, "gemm: negative size");
   CUDA_REQUIRE(M < (1ll << 31) && N < (1ll << 31) && K < (1ll << 31), "gemm: size over 2^31");
   if (M == 0 || N == 0) return;
@@ -242,11 +249,11 @@ void gemm(const float* A, int64_t M, int64_t K, const void* W, DType wt, int64_t
     case DType::F32: launch_simt<DType::F32, DType::F32>(A, W, C, m, n, k, st); return;
     case DType::BF16:
       CUDA_REQUIRE(scratch != nullptr, "gemm: BF16 weights need scratch of M*K");
-      gemm16<true>(A, m, k, w16, n, C, scratch, st);
+      gemm16<true>(A, m, k, w16, n, C, scratch, st, blas);
       return;
     case DType::F16:
       CUDA_REQUIRE(scratch != nullptr, "gemm: F16 weights need scratch of M*K");
-      gemm16<false>(A, m, k, w16, n, C, scratch, st);
+      gemm16<false>(A, m, k, w16, n, C, scratch, st, blas);
       return;
   }
   CUDA_REQUIRE(false, "gemm: unknown weight type");

@@ -13,12 +13,15 @@ namespace cuda {
 
 using Stream = void*;  // a cudaStream_t
 
+class Blas;  // blas.h: cuBLAS loaded at run time
+
 // C[M x N] = A[M x K] . W[N x K]^T; A, C float32; W F32, F16 or BF16 (row-major, as in the
 // checkpoint). BF16/F16 weights run on tensor cores with A rounded to the weight's type and
-// float32 accumulation; F32 weights use float32 FMA. `scratch` holds M*K 16-bit values.
+// float32 accumulation: on cuBLAS when `blas` is given (compute capability 8.0 and up), else on
+// our own kernels; F32 weights use float32 FMA. `scratch` holds M*K 16-bit values.
 // CPU twin: gemm() in cpu/gemm.h (its avx512bf16 path rounds A the same way for BF16).
 void gemm(const float* A, int64_t M, int64_t K, const void* W, DType wt, int64_t N, float* C,
-          uint16_t* scratch, Stream s);
+          uint16_t* scratch, Stream s, Blas* blas = nullptr);
 
 // out = x / sqrt(mean(x^2) + eps) * w per row; CPU twin: rmsnorm() in cpu/ops.h.
 void rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt, float eps,

@@ -195,7 +195,14 @@ GPU_CASE(e2e_llada8b_shape_generate_timing) {
   const double body = 2.0 * pos * s.n_layers * (4.0 * d * d + 3.0 * d * s.mlp_hidden);
   const double attn = 4.0 * pos * pos * d * s.n_layers;
   const double head = 2.0 * 32 * d * s.vocab;
+  const std::string gemm_lib = cuda_be.gemm_library();
+  std::printf("     LLaDA-8B shape: 16-bit GEMMs on %s\n", gemm_lib.c_str());
   run(r, "no cache", body + attn + head);
+  if (gemm_lib.rfind("cuBLAS", 0) == 0) {  // the same run on our own GEMM kernels
+    cuda_be.set_cublas(false);
+    run(r, "no cache, own GEMM", body + attn + head);
+    cuda_be.set_cublas(true);
+  }
   // Fast-dLLM's dual cache: after a block's first step (the whole canvas), each step runs only
   // the block's 32 rows against the cached keys and values of the rest.
   r.cache = CacheMode::Dual;

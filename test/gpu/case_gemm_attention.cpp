@@ -72,7 +72,7 @@ std::vector<float> cpu_gemm(const std::vector<float>& A, int64_t M, const void* 
 // (2-byte alignment for 16-bit types: forces the generic loader).
 std::vector<float> gpu_gemm(const std::vector<float>& A, int64_t M, int64_t K,
                             const std::vector<uint8_t>& W, DType dt, int64_t N, int w_off = 0,
-                            int s_off = 0) {
+                            int s_off = 0, difflm::cuda::Blas* blas = nullptr) {
   const size_t es = difflm::dtype_size(dt);
   DeviceBuffer dA(A.size() * 4), dW(W.size() + 16 * es), dC(static_cast<size_t>(M * N) * 4),
       dS(static_cast<size_t>(M * K + 16) * 2);
@@ -82,7 +82,7 @@ std::vector<float> gpu_gemm(const std::vector<float>& A, int64_t M, int64_t K,
   dC.poison();
   dS.poison();  // the pre-pass must write every scratch element the GEMM reads
   difflm::cuda::gemm(dA.as<float>(), M, K, w, dt, N, dC.as<float>(), dS.as<uint16_t>() + s_off,
-                     nullptr);
+                     nullptr, blas);
   return download_vec<float>(dC, static_cast<size_t>(M * N));
 }
 
@@ -104,9 +104,13 @@ void check_gemm(std::mt19937& rng, DType dt, int64_t M, int64_t N, int64_t K, bo
     validate(name, got, cpu_gemm(A, M, W.data(), dt, N, K), 1e-5);
     return;
   }
-  validate(name + " vs CPU on rounded A", got, cpu_gemm(rounded(A, dt), M, W.data(), dt, N, K),
-           1e-4);
+  const auto want = cpu_gemm(rounded(A, dt), M, W.data(), dt, N, K);
+  validate(name + " vs CPU on rounded A", got, want, 1e-4);
   if (raw_too) validate(name + " vs CPU on f32 A", got, cpu_gemm(A, M, W.data(), dt, N, K), 1e-2);
+  // The same product on cuBLAS, the 16-bit path the backend takes when it loads.
+  if (difflm::cuda::Blas* blas = check_blas())
+    validate(name + " cuBLAS vs CPU on rounded A", gpu_gemm(A, M, K, W, dt, N, w_off, s_off, blas),
+             want, 1e-4);
 }
 
 // Copies `total` bytes of a repeated host block to the device.
@@ -169,40 +173,47 @@ GPU_CASE(gemm_llada_bf16) {
           dC(static_cast<size_t>(M * N) * 4), dS(static_cast<size_t>(M * K) * 2);
       upload_tiled(dA.get(), a_block.data(), P * 4, dA.bytes());
       upload_tiled(dW.get(), w_block.data(), P * 2, dW.bytes());
-      dC.poison();
-      auto run = [&] {
-        difflm::cuda::gemm(dA.as<float>(), M, K, dW.get(), DType::BF16, N, dC.as<float>(),
-                           dS.as<uint16_t>(), nullptr);
-      };
-      run();
-      CK(cudaDeviceSynchronize());
+      // Our own kernels, then cuBLAS when it loads; both with the A pre-pass, as the backend.
+      std::vector<difflm::cuda::Blas*> impls = {nullptr};
+      if (difflm::cuda::Blas* blas = check_blas()) impls.push_back(blas);
+      for (difflm::cuda::Blas* blas : impls) {
+        dC.poison();
+        auto run = [&] {
+          difflm::cuda::gemm(dA.as<float>(), M, K, dW.get(), DType::BF16, N, dC.as<float>(),
+                             dS.as<uint16_t>(), nullptr, blas);
+        };
+        run();
+        CK(cudaDeviceSynchronize());
 
-      // Sample: 16 rows x 3 column slabs of 128.
-      const int64_t rows_n = 16, slab = 128;
-      const int64_t col0[3] = {0, N / 2 - slab / 2, N - slab};
-      std::vector<float> a_sub(static_cast<size_t>(rows_n * K));
-      std::vector<uint16_t> w_sub(static_cast<size_t>(3 * slab * K));
-      std::vector<float> got(static_cast<size_t>(rows_n * 3 * slab));
-      for (int64_t i = 0; i < rows_n; ++i) {
-        const int64_t m = i * (M - 1) / (rows_n - 1);
-        for (int64_t k = 0; k < K; ++k)  // rounded to bf16 as the GPU does
-          a_sub[i * K + k] = from16(to16(a_block[(m * K + k) % P], DType::BF16), DType::BF16);
+        // Sample: 16 rows x 3 column slabs of 128.
+        const int64_t rows_n = 16, slab = 128;
+        const int64_t col0[3] = {0, N / 2 - slab / 2, N - slab};
+        std::vector<float> a_sub(static_cast<size_t>(rows_n * K));
+        std::vector<uint16_t> w_sub(static_cast<size_t>(3 * slab * K));
+        std::vector<float> got(static_cast<size_t>(rows_n * 3 * slab));
+        for (int64_t i = 0; i < rows_n; ++i) {
+          const int64_t m = i * (M - 1) / (rows_n - 1);
+          for (int64_t k = 0; k < K; ++k)  // rounded to bf16 as the GPU does
+            a_sub[i * K + k] = from16(to16(a_block[(m * K + k) % P], DType::BF16), DType::BF16);
+          for (int s = 0; s < 3; ++s)
+            CK(cudaMemcpy(got.data() + i * 3 * slab + s * slab, dC.as<float>() + m * N + col0[s],
+                          slab * 4, cudaMemcpyDeviceToHost));
+        }
         for (int s = 0; s < 3; ++s)
-          CK(cudaMemcpy(got.data() + i * 3 * slab + s * slab, dC.as<float>() + m * N + col0[s],
-                        slab * 4, cudaMemcpyDeviceToHost));
-      }
-      for (int s = 0; s < 3; ++s)
-        for (int64_t j = 0; j < slab; ++j)
-          for (int64_t k = 0; k < K; ++k)
-            w_sub[(s * slab + j) * K + k] = w_block[((col0[s] + j) * K + k) % P];
-      const auto want = cpu_gemm(a_sub, rows_n, w_sub.data(), DType::BF16, 3 * slab, K, &pool);
-      const std::string shape =
-          "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
-      validate("gemm bf16 " + shape + " (16 rows x 384 cols sampled, rounded A)", got, want, 1e-4);
+          for (int64_t j = 0; j < slab; ++j)
+            for (int64_t k = 0; k < K; ++k)
+              w_sub[(s * slab + j) * K + k] = w_block[((col0[s] + j) * K + k) % P];
+        const auto want = cpu_gemm(a_sub, rows_n, w_sub.data(), DType::BF16, 3 * slab, K, &pool);
+        const std::string shape =
+            "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
+        const std::string kernel = blas ? "gemm bf16 cuBLAS" : "gemm bf16";
+        validate(kernel + " " + shape + " (16 rows x 384 cols sampled, rounded A)", got, want,
+                 1e-4);
 
-      const double ms = time_ms(run, 10);
-      const double bytes = M * K * (4.0 + 2 * 2) + N * K * 2.0 + M * N * 4.0;
-      report("gemm bf16", shape, ms, 2.0 * M * N * K, bytes);
+        const double ms = time_ms(run, 10);
+        const double bytes = M * K * (4.0 + 2 * 2) + N * K * 2.0 + M * N * 4.0;
+        report(kernel, shape, ms, 2.0 * M * N * K, bytes);
+      }
     }
 }
 

@@ -72,6 +72,17 @@ std::vector<T> download_vec(const DeviceBuffer& b, size_t n) {
 
 std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.f);
 
+// cuBLAS for the checks (cuda/blas.h), opened once on the default stream; nullptr (and *why)
+// when it cannot be used.
+}  // namespace difflm_gpu
+namespace difflm {
+namespace cuda {
+class Blas;
+}
+}  // namespace difflm
+namespace difflm_gpu {
+difflm::cuda::Blas* check_blas(std::string* why = nullptr);
+
 // Times `launch` (after one warm-up) with CUDA events over `reps` runs; milliseconds per run.
 double time_ms(const std::function<void()>& launch, int reps = 20);
 

@@ -3,21 +3,34 @@
 // every GPU_CASE whose name contains `filter`, and ends with the timing table and the line
 // "N passed, M failed" (exit status 1 if anything failed).
 #include <cuda_runtime.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
+#include "blas.h"
 #include "check.h"
 #include "harness.h"
 #include "kernels.h"
 
 using namespace difflm_gpu;
+
+namespace difflm_gpu {
+
+difflm::cuda::Blas* check_blas(std::string* why) {
+  static std::string reason;
+  // Kept for the whole run and never destroyed (no cuBLAS teardown racing the runtime's at exit).
+  static difflm::cuda::Blas* blas = difflm::cuda::Blas::open(nullptr, &reason).release();
+  if (why) *why = reason;
+  return blas;
+}
+
+}  // namespace difflm_gpu
 
 namespace {
 
@@ -48,76 +61,20 @@ double copy_ceiling_gbs() {
   return 2.0 * bytes / (ms * 1e6);  // read + write
 }
 
-// cuBLAS through dlopen, so the check never links it. The enum values are cuBLAS's ABI:
-// CUBLAS_OP_N 0, CUBLAS_OP_T 1, CUDA_R_16BF 14, CUDA_R_32F 0, CUBLAS_COMPUTE_32F 68,
-// CUBLAS_GEMM_DEFAULT -1; status 0 is success.
-using CublasCreate = int (*)(void**);
-using CublasDestroy = int (*)(void*);
-using CublasSetStream = int (*)(void*, void*);
-using CublasGemmEx = int (*)(void*, int, int, int, int, int, const void*, const void*, int, int,
-                             const void*, int, int, const void*, void*, int, int, int, int);
-
-// Returns TFLOP/s, or 0 with `why` set when cuBLAS cannot be used.
+// Returns TFLOP/s of cuBLAS (cuda/blas.h: loaded at run time, never linked) on BF16 inputs,
+// or 0 with `why` set when cuBLAS cannot be used.
 double cublas_bf16_tflops(int n, std::string& source, std::string& why) {
-  const char* names[] = {"libcublas.so.13",
-                         "libcublas.so.12",
-                         "libcublas.so",
-                         "/usr/local/cuda/lib64/libcublas.so.13",
-                         "/usr/local/cuda/lib64/libcublas.so.12",
-                         "/usr/local/cuda/lib64/libcublas.so"};
-  void* lib = nullptr;
-  const char* used = nullptr;
-  for (const char* name : names) {
-    lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    if (lib) {
-      used = name;
-      break;
-    }
-  }
-  if (!lib) {
-    const char* e = dlerror();
-    why = std::string("dlopen failed: ") + (e ? e : "?");
-    return 0;
-  }
-  auto create = reinterpret_cast<CublasCreate>(dlsym(lib, "cublasCreate_v2"));
-  auto destroy = reinterpret_cast<CublasDestroy>(dlsym(lib, "cublasDestroy_v2"));
-  auto set_stream = reinterpret_cast<CublasSetStream>(dlsym(lib, "cublasSetStream_v2"));
-  auto gemm_ex = reinterpret_cast<CublasGemmEx>(dlsym(lib, "cublasGemmEx"));
-  if (!create || !destroy || !set_stream || !gemm_ex) {
-    why = std::string(used) + " lacks cublasCreate_v2/cublasSetStream_v2/cublasGemmEx";
-    return 0;  // the library stays loaded: unloading cuBLAS can run into its exit handlers
-  }
-  void* handle = nullptr;
-  int st = create(&handle);
-  if (st != 0) {
-    why = "cublasCreate_v2 returned " + std::to_string(st);
-    return 0;
-  }
-  double tflops = 0;
-  try {
-    if ((st = set_stream(handle, nullptr)) != 0)
-      throw std::runtime_error("cublasSetStream_v2 returned " + std::to_string(st));
-    const size_t nn = static_cast<size_t>(n) * n;
-    DeviceBuffer a(nn * 2), b(nn * 2), c(nn * 4);
-    std::mt19937 rng(7);
-    fill_random_bf16(a, nn, rng);
-    fill_random_bf16(b, nn, rng);
-    const float alpha = 1.f, beta = 0.f;
-    // Row-major C[M x N] = A . W^T is column-major C^T = W^T(op T on W's K x N view) . A.
-    const double ms = time_ms(
-        [&] {
-          const int s = gemm_ex(handle, 1, 0, n, n, n, &alpha, b.get(), 14, n, a.get(), 14, n,
-                                &beta, c.get(), 0, n, 68, -1);
-          if (s != 0) throw std::runtime_error("cublasGemmEx returned " + std::to_string(s));
-        },
-        10);
-    tflops = 2.0 * n * n * double(n) / (ms * 1e9);
-    source = std::string("cuBLAS cublasGemmEx via ") + used;
-  } catch (const std::exception& e) {
-    why = e.what();
-  }
-  destroy(handle);
-  return tflops;
+  difflm::cuda::Blas* blas = check_blas(&why);
+  if (!blas) return 0;
+  const size_t nn = static_cast<size_t>(n) * n;
+  DeviceBuffer a(nn * 2), b(nn * 2), c(nn * 4);
+  std::mt19937 rng(7);
+  fill_random_bf16(a, nn, rng);
+  fill_random_bf16(b, nn, rng);
+  const double ms = time_ms(
+      [&] { blas->gemm16(a.as<uint16_t>(), b.as<uint16_t>(), c.as<float>(), n, n, n, true); }, 10);
+  source = "cuBLAS cublasGemmEx via " + blas->library();
+  return 2.0 * n * n * double(n) / (ms * 1e9);
 }
 
 double own_bf16_tflops(int n) {

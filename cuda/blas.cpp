@@ -1,0 +1,158 @@
+#include "blas.h"
+
+#include <cuda_runtime_api.h>
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "errors.h"
+
+namespace difflm {
+namespace cuda {
+
+namespace {
+
+// cuBLAS's ABI, declared here since its headers are not used: CUBLAS_OP_N 0, CUBLAS_OP_T 1,
+// CUDA_R_32F 0, CUDA_R_16F 2, CUDA_R_16BF 14, CUBLAS_COMPUTE_32F 68, CUBLAS_GEMM_DEFAULT -1;
+// status 0 is success, 3 is CUBLAS_STATUS_ALLOC_FAILED.
+using CreateFn = int (*)(void**);
+using DestroyFn = int (*)(void*);
+using SetStreamFn = int (*)(void*, void*);
+using GemmExFn = int (*)(void*, int, int, int, int, int, const void*, const void*, int, int,
+                         const void*, int, int, const void*, void*, int, int, int, int);
+
+// The library, loaded once per process (function-local static: thread-safe). It is never
+// unloaded: unloading cuBLAS can run into its exit handlers.
+struct Library {
+  CreateFn create = nullptr;
+  DestroyFn destroy = nullptr;
+  SetStreamFn set_stream = nullptr;
+  GemmExFn gemm_ex = nullptr;
+  std::string name, why;
+
+  Library() {
+    const char* env = std::getenv("DIFFLM_CUBLAS");
+    if (env && std::strcmp(env, "0") == 0) {
+      why = "DIFFLM_CUBLAS=0";
+      return;
+    }
+    const char* names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so",
+                           "/usr/local/cuda/lib64/libcublas.so.13",
+                           "/usr/local/cuda/lib64/libcublas.so.12"};
+    void* lib = nullptr;
+    for (const char* n : names) {
+      if ((lib = dlopen(n, RTLD_NOW | RTLD_LOCAL))) {
+        name = n;
+        break;
+      }
+    }
+    if (!lib) {
+      const char* e = dlerror();
+      why = std::string("cuBLAS not found (") + (e ? e : "dlopen failed") + ")";
+      return;
+    }
+    create = reinterpret_cast<CreateFn>(dlsym(lib, "cublasCreate_v2"));
+    destroy = reinterpret_cast<DestroyFn>(dlsym(lib, "cublasDestroy_v2"));
+    set_stream = reinterpret_cast<SetStreamFn>(dlsym(lib, "cublasSetStream_v2"));
+    gemm_ex = reinterpret_cast<GemmExFn>(dlsym(lib, "cublasGemmEx"));
+    if (!create || !destroy || !set_stream || !gemm_ex) {
+      why = name + " lacks cublasCreate_v2, cublasSetStream_v2 or cublasGemmEx";
+      create = nullptr;
+    }
+  }
+  bool usable() const { return create != nullptr; }
+};
+
+const Library& loaded() {
+  static const Library lib;
+  return lib;
+}
+
+int gemm_ex(void* handle, const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int K,
+            bool bf16) {
+  const float alpha = 1.f, beta = 0.f;
+  const int t16 = bf16 ? 14 : 2;
+  // Row-major C[M x N] is column-major C^T[N x M] = W (K x N column-major, transposed) . A^T.
+  return loaded().gemm_ex(handle, 1, 0, N, M, K, &alpha, W, t16, K, A16, t16, K, &beta, C, 0, N, 68,
+                          -1);
+}
+
+// 16 x 16 x 16 GEMM of ones on the handle's stream: every output must be 16. Guards against a
+// library whose ABI or runtime does not match what this file assumes.
+bool self_test(void* handle, void* stream, std::string* why) {
+  constexpr int n = 16;
+  std::vector<uint16_t> ones(n * n, 0x3f80);  // 1.0 in BF16
+  std::vector<float> out(n * n, 0.f);
+  void *a = nullptr, *c = nullptr;
+  bool ok = false;
+  const auto st = static_cast<cudaStream_t>(stream);
+  if (cudaMalloc(&a, ones.size() * 2) == cudaSuccess &&
+      cudaMalloc(&c, out.size() * 4) == cudaSuccess &&
+      cudaMemcpyAsync(a, ones.data(), ones.size() * 2, cudaMemcpyHostToDevice, st) == cudaSuccess) {
+    const int s = gemm_ex(handle, static_cast<uint16_t*>(a), static_cast<uint16_t*>(a),
+                          static_cast<float*>(c), n, n, n, true);
+    if (s != 0) {
+      *why = "cuBLAS self-test: cublasGemmEx returned " + std::to_string(s);
+    } else if (cudaMemcpyAsync(out.data(), c, out.size() * 4, cudaMemcpyDeviceToHost, st) ==
+                   cudaSuccess &&
+               cudaStreamSynchronize(st) == cudaSuccess) {
+      ok = true;
+      for (float v : out) ok = ok && v == float(n);
+      if (!ok) *why = "cuBLAS self-test: wrong result";
+    }
+  }
+  if (!ok && why->empty())
+    *why = std::string("cuBLAS self-test: ") + cudaGetErrorString(cudaGetLastError());
+  cudaStreamSynchronize(st);
+  if (a) cudaFree(a);
+  if (c) cudaFree(c);
+  return ok;
+}
+
+}  // namespace
+
+std::unique_ptr<Blas> Blas::open(void* stream, std::string* why) {
+  const Library& lib = loaded();
+  if (!lib.usable()) {
+    *why = lib.why;
+    return nullptr;
+  }
+  void* handle = nullptr;
+  int s = lib.create(&handle);
+  if (s != 0) {
+    *why = "cublasCreate_v2 returned " + std::to_string(s);
+    return nullptr;
+  }
+  std::unique_ptr<Blas> blas(new Blas(handle));
+  if ((s = lib.set_stream(handle, stream)) != 0) {
+    *why = "cublasSetStream_v2 returned " + std::to_string(s);
+    return nullptr;
+  }
+  if (!self_test(handle, stream, why)) return nullptr;
+  return blas;
+}
+
+Blas::~Blas() {
+  loaded().destroy(handle_);
+}
+
+void Blas::gemm16(const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int K,
+                  bool bf16) {
+  const int s = gemm_ex(handle_, A16, W, C, M, N, K, bf16);
+  if (s == 3)
+    throw EngineError(ErrorCode::OutOfMemory, "cuBLAS could not allocate GPU memory for a GEMM");
+  if (s != 0)
+    throw EngineError(ErrorCode::Internal, "cublasGemmEx returned status " + std::to_string(s) +
+                                               " (M " + std::to_string(M) + ", N " +
+                                               std::to_string(N) + ", K " + std::to_string(K) +
+                                               ")");
+}
+
+const std::string& Blas::library() const {
+  return loaded().name;
+}
+
+}  // namespace cuda
+}  // namespace difflm
