@@ -47,20 +47,32 @@ class OpTimer {
   OpTimer(CudaBackend& be, const char* op) : be_(be), op_(op) {
     if (!be.prof_.on) return;
     if (be.prof_.pending.size() >= 4096) be.harvest();
-    start_ = be.event();
-    check(cudaEventRecord(static_cast<cudaEvent_t>(start_), as_stream(be.stream_)),
-          "cudaEventRecord");
+    void* start = be.event();
+    const cudaError_t err = cudaEventRecord(static_cast<cudaEvent_t>(start), as_stream(be.stream_));
+    if (err != cudaSuccess) {
+      be.prof_.pool.push_back(start);
+      check(err, "cudaEventRecord");
+    }
+    start_ = start;
   }
   ~OpTimer() {
     if (!start_) return;
-    try {  // a destructor must not throw: a failure here only loses this sample
-      void* stop = be_.event();
-      if (cudaEventRecord(static_cast<cudaEvent_t>(stop), as_stream(be_.stream_)) == cudaSuccess) {
-        be_.prof_.pending.push_back({op_, start_, stop});
-      } else {
-        be_.prof_.pool.push_back(stop);
-        be_.prof_.pool.push_back(start_);
-      }
+    // A destructor must not throw: a failure here only loses this sample (and at worst leaks
+    // an event or two when memory runs out).
+    void* stop = nullptr;
+    try {
+      be_.prof_.pending.reserve(be_.prof_.pending.size() + 1);
+      stop = be_.event();
+    } catch (...) {
+      return;
+    }
+    if (cudaEventRecord(static_cast<cudaEvent_t>(stop), as_stream(be_.stream_)) == cudaSuccess) {
+      be_.prof_.pending.push_back({op_, start_, stop});  // cannot throw: reserved
+      return;
+    }
+    try {
+      be_.prof_.pool.push_back(stop);
+      be_.prof_.pool.push_back(start_);
     } catch (...) {
     }
   }
@@ -244,7 +256,13 @@ void CudaBackend::harvest() {
   size_t done = 0;
   for (; done < prof_.pending.size(); ++done) {
     const auto& p = prof_.pending[done];
-    if (cudaEventQuery(static_cast<cudaEvent_t>(p.stop)) != cudaSuccess) break;
+    const cudaError_t q = cudaEventQuery(static_cast<cudaEvent_t>(p.stop));
+    if (q != cudaSuccess) {
+      // "Not ready" is recorded as the thread's last error: clear it, or the next launch check
+      // (cudaGetLastError) would report it.
+      if (q == cudaErrorNotReady) cudaGetLastError();
+      break;
+    }
     float ms = 0;
     if (cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(p.start),
                              static_cast<cudaEvent_t>(p.stop)) == cudaSuccess) {

@@ -75,7 +75,7 @@ class CudaBackend final : public Backend {
  private:
   friend class OpTimer;
   void* event();          // a cudaEvent_t from the pool
-  void harvest();         // adds finished event pairs to the totals; the stream must be idle
+  void harvest();         // adds the finished event pairs (a prefix of the list) to the totals
   void activate() const;  // makes this backend's device current on the calling thread
   // A device scratch area of at least `bytes`, grown on demand (one user at a time: the model
   // serialises its calls).

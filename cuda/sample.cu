@@ -15,7 +15,7 @@
 // _rn intrinsics, so no FMA contraction; CUDA's and the C library's float64 log may differ in
 // the last ulp, which could only matter for two scores within ~1e-15 of each other). The
 // confidence's float32 terms are the CPU's bit for bit; only the order of the float64 additions
-// differs (~1e-16 relative).
+// and the last ulp of CUDA's vs the C library's float64 exp differ (~1e-16 relative).
 //
 // Top-k / top-p (temperature > 0 only; CPU twin: sample_row_filtered() in decode/sampling.h):
 // before the pass above, the block finds one threshold thr per row and the Gumbel candidate is

@@ -13,6 +13,25 @@
 
 namespace difflm {
 
+DIFFLM_HD uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+DIFFLM_HD float bits_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+
 DIFFLM_HD float exp_nonpositive(float x) {
   const float xc = x >= -87.0f ? x : -87.0f;  // also NaN: no float -> int of NaN below
   // n = round(x / ln 2): one fused rounding against 1.5 * 2^23, then an exact subtraction.
@@ -28,17 +47,14 @@ DIFFLM_HD float exp_nonpositive(float x) {
   y = fmaf(y, r, 5.0000001201e-1f);
   y = fmaf(y, mul_rn(r, r), r) + 1.0f;
   // 2^n, n in [-126, 0]: a normal float built from its exponent bits.
-  const int32_t bits = (static_cast<int32_t>(n) + 127) * (1 << 23);
-#if defined(__CUDA_ARCH__)
-  const float scale = __int_as_float(bits);
-#else
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-#endif
-  // Two flat selects (a nested one keeps g++ from vectorizing).
-  float out = x < -87.0f ? 0.0f : mul_rn(y, scale);
-  out = x != x ? x : out;
-  return out;
+  const uint32_t e =
+      float_bits(mul_rn(y, bits_float(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23)));
+  // Below -87 (and -inf): 0; NaN: x. Masks rather than selects on float compares, which g++
+  // (trapping math) will not if-convert, so loops over this vectorize.
+  const uint32_t xb = float_bits(x);
+  const uint32_t keep = static_cast<uint32_t>(xb > 0xC2AE0000u) - 1u;  // 0xC2AE0000 = -87.0f
+  const uint32_t nan = 0u - static_cast<uint32_t>((xb & 0x7fffffffu) > 0x7f800000u);
+  return bits_float(((e & keep) & ~nan) | (xb & nan));
 }
 
 }  // namespace difflm

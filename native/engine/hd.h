@@ -1,7 +1,9 @@
 // Functions shared by the CPU and CUDA backends, bit for bit: DIFFLM_HD marks them for both
-// compilers, and the *_rn helpers spell out single roundings. nvcc contracts a * b + c into an
-// FMA on its own (--fmad=true) and g++ does not (ISO C++ mode: -ffp-contract=off), so shared
-// arithmetic either calls fmaf/fma explicitly or goes through these helpers.
+// compilers, and the *_rn helpers spell out single roundings. Both compilers contract a * b + c
+// into an FMA on their own where the target has one (nvcc: --fmad=true; g++: -ffp-contract=fast
+// by default, even with -std=c++17), so shared arithmetic either calls fmaf/fma explicitly or
+// goes through these helpers, and the CPU files that use them (native/engine/decode/) are built
+// with -ffp-contract=off (CMakeLists.txt, binding.gyp).
 #pragma once
 
 #include <cmath>

@@ -163,13 +163,21 @@ GPU_CASE(e2e_llada8b_shape_generate_timing) {
         "total (host-side timers; the forward figure includes waiting for the GPU at the "
         "sampling sync)\n",
         what, step_ms, res.forward_ms, res.sample_ms, res.total_ms);
-    cuda_be.set_profiling(true);
-    t0 = std::chrono::steady_clock::now();
-    const MaskedResult prof = generate_masked(net, *be, req, {}, {});
-    const double prof_ms =
-        1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const auto ops = cuda_be.take_profile();
-    cuda_be.set_profiling(false);
+    struct ProfileOn {  // profiling off again however the run ends
+      CudaBackend& be;
+      explicit ProfileOn(CudaBackend& b) : be(b) { be.set_profiling(true); }
+      ~ProfileOn() { be.set_profiling(false); }
+    };
+    MaskedResult prof;
+    double prof_ms = 0;
+    std::vector<CudaBackend::OpTime> ops;
+    {
+      ProfileOn on(cuda_be);
+      t0 = std::chrono::steady_clock::now();
+      prof = generate_masked(net, *be, req, {}, {});
+      prof_ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ops = cuda_be.take_profile();
+    }
     validate_exact(std::string("LLaDA-8B shape ") + what + ": profiled run gives the same ids",
                    prof.canvas, res.canvas);
     double inside = 0;
@@ -200,7 +208,12 @@ GPU_CASE(e2e_llada8b_shape_generate_timing) {
   run(r, "no cache", body + attn + head);
   if (gemm_lib.rfind("cuBLAS", 0) == 0) {  // the same run on our own GEMM kernels
     cuda_be.set_cublas(false);
-    run(r, "no cache, own GEMM", body + attn + head);
+    try {
+      run(r, "no cache, own GEMM", body + attn + head);
+    } catch (...) {
+      cuda_be.set_cublas(true);
+      throw;
+    }
     cuda_be.set_cublas(true);
   }
   // Fast-dLLM's dual cache: after a block's first step (the whole canvas), each step runs only

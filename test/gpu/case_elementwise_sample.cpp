@@ -203,9 +203,9 @@ namespace {}  // namespace
 
 GPU_CASE(sample_rows) {
   std::mt19937 rng(105);
-  for (int64_t vocab :
-       {int64_t{320}, difflm::kConfidenceSegment, int64_t{50257}, int64_t{126464}}) {
-    const int64_t rows = 6;
+  for (int64_t vocab : {int64_t{320}, difflm::kConfidenceSegment, difflm::kConfidenceSegment + 1,
+                        int64_t{50257}, int64_t{126464}}) {
+    const int64_t rows = 7;
     auto logits = random_floats(rows * vocab, rng, 3.f);
     const int32_t eos = static_cast<int32_t>(vocab / 3), eot = static_cast<int32_t>(vocab - 2);
     // Row 0: EOS is the clear max; row 1: EOT is; row 2: a tie of two maxima (first must win);
@@ -219,6 +219,8 @@ GPU_CASE(sample_rows) {
     for (int64_t v = 0; v < vocab; ++v) logits[4 * vocab + v] += 12.f * float(v) / float(vocab);
     for (int64_t v = 0; v < std::min(vocab - 3, 2 * difflm::kConfidenceSegment); ++v)
       logits[5 * vocab + v] = -INFINITY;
+    // Row 6: every logit -inf (token 0, confidence 0, at any temperature).
+    for (int64_t v = 0; v < vocab; ++v) logits[6 * vocab + v] = -INFINITY;
     for (double T : {0.0, 0.7})
       for (int flags = 0; flags < 4; ++flags) {
         difflm::cuda::SampleParams p;
@@ -235,11 +237,13 @@ GPU_CASE(sample_rows) {
     check_sample_rows(logits, rows, vocab, p,
                       "sample_rows V " + std::to_string(vocab) + " no confidence");
   }
-  // NaN: must throw EngineError(Internal) naming the canvas position, like the CPU.
-  {
-    const int64_t rows = 3, vocab = 1001;
+  // NaN: must throw EngineError(Internal) naming the canvas position, like the CPU (also when
+  // the NaN lies past the first confidence segment).
+  for (const int64_t vocab : {int64_t{1001}, 3 * difflm::kConfidenceSegment}) {
+    const int64_t rows = 3;
+    const int64_t nan_at = vocab == 1001 ? 17 : 2 * difflm::kConfidenceSegment + 17;
     auto logits = random_floats(rows * vocab, rng);
-    logits[2 * vocab + 17] = NAN;
+    logits[2 * vocab + nan_at] = NAN;
     DeviceBuffer dl(logits.size() * 4), dpos(rows * 8), dtok(rows * 4), dconf(rows * 8);
     dl.upload(logits.data(), logits.size() * 4);
     const std::vector<int64_t> pos = {40, 41, 42};
@@ -251,8 +255,9 @@ GPU_CASE(sample_rows) {
     } catch (const difflm::EngineError& e) {
       msg = e.code() == difflm::ErrorCode::Internal ? e.what() : "wrong code";
     }
-    expect("sample_rows NaN throws",
-           msg.find("position 42 contain NaN (token 17)") != std::string::npos,
+    expect("sample_rows NaN throws (V " + std::to_string(vocab) + ")",
+           msg.find("position 42 contain NaN (token " + std::to_string(nan_at) + ")") !=
+               std::string::npos,
            "got \"" + msg + "\"");
   }
   // Timing at LLaDA-8B: 126464-wide rows; the bytes are the logits read once.

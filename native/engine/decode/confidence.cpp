@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace difflm {
 
@@ -13,7 +14,7 @@ namespace {
 __attribute__((target_clones("avx512f", "fma", "default"))) double segment_exp_sum(const float* f,
                                                                                    int64_t n,
                                                                                    float m) {
-  constexpr int64_t W = 8;
+  constexpr int64_t W = 16;
   double lane[W] = {};
   int64_t j = 0;
   for (; j + W <= n; j += W)
@@ -24,6 +25,21 @@ __attribute__((target_clones("avx512f", "fma", "default"))) double segment_exp_s
   return sum;
 }
 
+// Max over f[0, n) (no NaN), with lane maxima so that the loop vectorizes.
+__attribute__((target_clones("avx512f", "avx2", "default"))) float segment_max(const float* f,
+                                                                               int64_t n) {
+  constexpr int64_t W = 16;
+  float lane[W];
+  for (float& m : lane) m = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  for (; j + W <= n; j += W)
+    for (int64_t l = 0; l < W; ++l) lane[l] = f[j + l] > lane[l] ? f[j + l] : lane[l];
+  float m = -std::numeric_limits<float>::infinity();
+  for (; j < n; ++j) m = std::max(m, f[j]);
+  for (const float x : lane) m = std::max(m, x);
+  return m;
+}
+
 }  // namespace
 
 double softmax_confidence(const float* f, int64_t vocab, int64_t x0) {
@@ -32,8 +48,7 @@ double softmax_confidence(const float* f, int64_t vocab, int64_t x0) {
   double S = 0;
   for (int64_t s0 = 0; s0 < vocab; s0 += kConfidenceSegment) {
     const int64_t n = std::min(kConfidenceSegment, vocab - s0);
-    float m = kNegInf;
-    for (int64_t v = 0; v < n; ++v) m = std::max(m, f[s0 + v]);
+    const float m = segment_max(f + s0, n);
     if (m == kNegInf) continue;
     fold_confidence_segment(M, S, m, segment_exp_sum(f + s0, n, m));
   }

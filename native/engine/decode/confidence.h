@@ -6,7 +6,8 @@
 //     float32 and the terms (bit-identical on both backends) added in float64;
 //   - the segments fold left to right into (M, S) with fold_confidence_segment (float64);
 //   - confidence = exp(f[x0] - M) / S in float64, or 0 when f[x0] or M is -inf.
-// The backends differ only in the order of each S_s's float64 additions (relative ~1e-16). The
+// The backends differ only in the order of each S_s's float64 additions and in the last ulp of
+// float64 exp (CUDA's vs the C library's), ~1e-16 relative. The
 // float32 terms make it the probability to ~1e-7 relative, the precision of the float32 softmax
 // in LLaDA's own code.
 #pragma once
