@@ -1,7 +1,8 @@
 // GEMM throughput at LLaDA-like shapes, per weight dtype and SIMD path, against this CPU's
 // peak FMA and BF16-dot throughput measured in the same run (tinybench); and the GEMV of
 // left-to-right decoding (one activation row, weights larger than the caches), which is bound by
-// reading the weights, against the memory read bandwidth measured in the same run.
+// reading the weights, against the memory read bandwidth measured in the same run; and the
+// confidence of one 126464-token row against a float64 exp per token.
 // Usage: node bench/kernels.js [--threads N] [--time MS] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -60,10 +61,29 @@ for (const c of configs) {
   cases.set(name, { ...c, flops: g.flops, weightBytes: g.weightBytes });
   bench.add(name, () => g.run());
 }
+// The confidence of one LLaDA-vocabulary row (one thread; rows run in parallel in the engine):
+// the engine's segmented float32-term definition against a float64 exp per token.
+const confidence = new Map();
+for (const method of ['segmented', 'float64']) {
+  const c = native.bench.confidence({ vocab: 126464, method });
+  const name = `confidence ${method} v126464`;
+  confidence.set(name, c.bytes);
+  bench.add(name, () => c.run());
+}
 await bench.run();
 
 const rows = [];
 for (const task of bench.tasks) {
+  if (confidence.has(task.name)) {
+    const ms = task.result.latency.mean;
+    rows.push({
+      kernel: task.name,
+      ms: Number(ms.toFixed(4)),
+      gbps: Number((confidence.get(task.name) / (ms / 1e3) / 1e9).toFixed(1)),
+      peak: 'row in cache',
+    });
+    continue;
+  }
   const c = cases.get(task.name);
   const ms = task.result.latency.mean;
   const gflops = c.flops / (ms / 1e3) / 1e9;

@@ -4,6 +4,9 @@
 
 #include <napi.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "cpu/gemm.h"
 #include "cpu/peak.h"
 #include "cpu/thread_pool.h"
+#include "decode/confidence.h"
 
 namespace difflm_addon {
 
@@ -72,6 +76,41 @@ Napi::Value gemm_bench(const Napi::CallbackInfo& info) {
   return bench;
 }
 
+// The confidence of one row (decode/confidence.h), and for comparison the float64 softmax that
+// computes one float64 exp per token (the engine's definition before the segmented one).
+struct ConfidenceCase {
+  std::vector<float> row;
+  double sink = 0;
+};
+
+double float64_softmax(const std::vector<float>& f, size_t x0) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (float x : f) mx = std::max(mx, x);
+  double sum = 0;
+  for (float x : f) sum += std::exp(static_cast<double>(x) - mx);
+  return std::exp(static_cast<double>(f[x0]) - mx) / sum;
+}
+
+Napi::Value confidence_bench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto c = std::make_shared<ConfidenceCase>();
+  c->row.resize(static_cast<size_t>(get_int(o, "vocab")));
+  const bool reference = get_string(o, "method") == "float64";
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.f, 3.f);
+  for (auto& x : c->row) x = dist(rng);
+  Napi::Object bench = Napi::Object::New(env);
+  bench.Set("bytes", Napi::Number::New(env, 4.0 * static_cast<double>(c->row.size())));
+  bench.Set("run", Napi::Function::New(env, [c, reference](const Napi::CallbackInfo& i) {
+              c->sink += reference ? float64_softmax(c->row, 7)
+                                   : difflm::softmax_confidence(
+                                         c->row.data(), static_cast<int64_t>(c->row.size()), 7);
+              return i.Env().Undefined();
+            }));
+  return bench;
+}
+
 Napi::Value peak_gflops(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string kind = info[0].As<Napi::String>().Utf8Value();
@@ -106,6 +145,7 @@ Napi::Object bench_exports(Napi::Env env) {
   o.Set("peakGflops", Napi::Function::New(env, peak_gflops));
   o.Set("gemmPaths", Napi::Function::New(env, gemm_paths));
   o.Set("readGbps", Napi::Function::New(env, read_gbps));
+  o.Set("confidence", Napi::Function::New(env, confidence_bench));
   return o;
 }
 
