@@ -267,6 +267,8 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
   int nan_at = INT_MAX;       // first NaN index seen by this thread
   float M = -INFINITY;        // the folded segments (confidence.h), alike in every thread
   double S = 0;
+  // A token whose c + reach is below the best score so far cannot win (rng.h: kGumbelNoiseMax).
+  const double reach = a.temperature >= 1e-300 ? kGumbelNoiseMax * a.temperature : INFINITY;
   for (int s0 = 0; s0 < V; s0 += static_cast<int>(kConfidenceSegment)) {
     float l[kPerThread];
 #pragma unroll
@@ -284,7 +286,8 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
       const float c = (a.logits_eos_inf && v == a.eos) ? -INFINITY : x;
       if (!kGumbel) {
         take_better(best_f, best_i, c, v);
-      } else if (c != -INFINITY && (!kFilter || c >= thr)) {
+      } else if (c != -INFINITY && (!kFilter || c >= thr) && !(c + reach < best_d)) {
+        // (Skipped: tokens that cannot reach this thread's best so far, as the CPU skips.)
         const double score = gumbel_score(c, v, a.temperature, a.seed, a.step, pos);
         if (score > best_d || (score == best_d && v < best_i)) best_d = score, best_i = v;
       }

@@ -34,6 +34,19 @@ DIFFLM_HD Philox4x32 philox4x32(Philox4x32 c, uint32_t k0, uint32_t k1) {
   return c;
 }
 
+// 53 random bits as a double in the open interval (0, 1): (bits + 1/2) / 2^53, except that the
+// top value, which rounds to 1.0, becomes the largest double below 1 (1 - 2^-53). So
+// 2^-54 <= u <= 1 - 2^-53, and a Gumbel score c - T log(-log u) is at most c + 36.74 T.
+DIFFLM_HD double unit_interval(uint64_t bits53) {
+  const double u = (static_cast<double>(bits53) + 0.5) * (1.0 / 9007199254740992.0);
+  return u < 1.0 ? u : 1.0 - 1.0 / 9007199254740992.0;
+}
+
+// An upper bound of -log(-log(u)) over every u that unit_interval returns (36.74, rounded up
+// with room for the roundings of the score), so a token whose c + kGumbelNoiseMax * T is below
+// the best score so far can be skipped without drawing its noise.
+constexpr double kGumbelNoiseMax = 37.0;
+
 // A uniform double in the open interval (0, 1) from 53 random bits. The key is the seed; the
 // counter holds (step, position, index, stream).
 DIFFLM_HD double uniform01(uint64_t seed, RngStream stream, uint64_t step, uint64_t pos,
@@ -44,7 +57,7 @@ DIFFLM_HD double uniform01(uint64_t seed, RngStream stream, uint64_t step, uint6
   const Philox4x32 r =
       philox4x32(ctr, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
   const uint64_t bits = (static_cast<uint64_t>(r.v[0]) << 21) ^ (r.v[1] >> 11);  // 53 bits
-  return (static_cast<double>(bits & ((uint64_t(1) << 53) - 1)) + 0.5) * (1.0 / 9007199254740992.0);
+  return unit_interval(bits & ((uint64_t(1) << 53) - 1));
 }
 
 }  // namespace difflm

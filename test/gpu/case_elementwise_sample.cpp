@@ -215,8 +215,9 @@ GPU_CASE(sample_rows) {
     logits[2 * vocab + 5] = logits[2 * vocab + vocab - 7] = 30.f;
     for (int64_t v = 0; v < vocab; v += 2) logits[3 * vocab + v] = -INFINITY;
     // Row 4: rising logits, so each confidence segment (decode/confidence.h) raises the running
-    // max; row 5: the first two segments all -inf (only the last 3 tokens left when shorter).
-    for (int64_t v = 0; v < vocab; ++v) logits[4 * vocab + v] += 12.f * float(v) / float(vocab);
+    // max, over a range wide enough (60) that the Gumbel draw skips most tokens as hopeless;
+    // row 5: the first two segments all -inf (only the last 3 tokens left when shorter).
+    for (int64_t v = 0; v < vocab; ++v) logits[4 * vocab + v] += 60.f * float(v) / float(vocab);
     for (int64_t v = 0; v < std::min(vocab - 3, 2 * difflm::kConfidenceSegment); ++v)
       logits[5 * vocab + v] = -INFINITY;
     // Row 6: every logit -inf (token 0, confidence 0, at any temperature).

@@ -6,12 +6,14 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 
 #include "decode/confidence.h"
 #include "decode/masked.h"
 #include "decode/sampling.h"
 #include "decode/select.h"
 #include "errors.h"
+#include "rng.h"
 #include "test.h"
 
 using namespace difflm;
@@ -276,6 +278,47 @@ TEST(sample_row_filtered_draws_with_renormalised_probabilities) {
   CHECK(other == 0);
   const double want = 1.0 / (1.0 + std::exp(0.8 - 1.0));  // P(token 1)
   CHECK_MSG(std::fabs(double(n1) / draws - want) < 0.015, "got " << double(n1) / draws);
+}
+
+TEST(unit_interval_stays_inside_0_1_and_bounds_the_gumbel_noise) {
+  const uint64_t top = (uint64_t{1} << 53) - 1;
+  CHECK(unit_interval(0) == std::ldexp(1.0, -54));
+  CHECK(unit_interval(top) < 1.0 && unit_interval(top) == 1.0 - std::ldexp(1.0, -53));
+  CHECK(unit_interval(top - 1) < unit_interval(top));
+  // The largest Gumbel noise any draw can give is below kGumbelNoiseMax.
+  CHECK(-std::log(-std::log(unit_interval(top))) < kGumbelNoiseMax);
+  CHECK(-std::log(-std::log(unit_interval(top))) > kGumbelNoiseMax - 0.3);
+}
+
+TEST(gumbel_draw_skipping_hopeless_tokens_equals_the_full_argmax) {
+  // Wide logit spreads (most tokens far below the best) and every temperature regime: the draw
+  // must pick the token the unpruned argmax over all scores picks.
+  std::mt19937 rng(21);
+  std::normal_distribution<float> wide(0.f, 12.f);
+  for (const double T : {1e-310, 0.05, 0.7, 3.0})
+    for (int trial = 0; trial < 30; ++trial) {
+      const int64_t V = 3000 + 97 * trial;
+      std::vector<float> row(static_cast<size_t>(V));
+      for (auto& x : row) x = wide(rng);
+      row[static_cast<size_t>(trial * 13 % V)] = kNegInf;
+      MaskedRequest req;
+      req.temperature = T;
+      req.seed = 0xabcdef12345ull + trial;
+      req.remasking = Remasking::Random;
+      const int64_t step = trial, pos = 100 + trial;
+      int32_t want = 0;
+      double best = -std::numeric_limits<double>::infinity();
+      for (int64_t v = 0; v < V; ++v) {
+        if (row[v] == kNegInf) continue;
+        const double u = uniform01(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
+                                   static_cast<uint64_t>(pos), static_cast<uint64_t>(v));
+        const double score = row[v] - T * std::log(-std::log(u));
+        if (score > best) best = score, want = static_cast<int32_t>(v);
+      }
+      auto copy = row;
+      const Candidate got = sample_row(copy.data(), V, req, step, pos);
+      CHECK_MSG(got.token == want, "T " << T << " trial " << trial);
+    }
 }
 
 TEST(select_commits_threshold_worked_examples) {

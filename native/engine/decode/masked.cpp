@@ -16,6 +16,7 @@ namespace difflm {
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -110,8 +111,11 @@ Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int
       if (logits[v] > logits[x0]) x0 = static_cast<int32_t>(v);
   } else {
     double best = kNegInf;
+    // Tokens that cannot reach the best score so far, whatever their noise, are skipped without
+    // drawing it (exact: rng.h's kGumbelNoiseMax bounds the noise; subnormal T: no skipping).
+    const double reach = req.temperature >= 1e-300 ? kGumbelNoiseMax * req.temperature : kInf;
     for (int64_t v = 0; v < vocab; ++v) {
-      if (logits[v] == neg_inf) continue;
+      if (logits[v] == neg_inf || logits[v] + reach < best) continue;
       const double u = uniform01(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
                                  static_cast<uint64_t>(pos), static_cast<uint64_t>(v));
       const double score = logits[v] - req.temperature * std::log(-std::log(u));
