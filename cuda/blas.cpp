@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "dtype.h"
 #include "errors.h"
 
 namespace difflm {
@@ -79,35 +80,50 @@ int gemm_ex(void* handle, const uint16_t* A16, const uint16_t* W, float* C, int 
                           -1);
 }
 
-// 16 x 16 x 16 GEMM of ones on the handle's stream: every output must be 16. Guards against a
-// library whose ABI or runtime does not match what this file assumes.
+// 16 x 16 x 16 GEMMs on the handle's stream, BF16 then F16: A = identity and W[n][k] small
+// distinct integers (exact in both types), so C[m][n] must be W[n][m]; a swapped operand, a
+// transposition or a wrong leading dimension shows. Guards against a library whose ABI or
+// runtime does not match what this file assumes.
 bool self_test(void* handle, void* stream, std::string* why) {
   constexpr int n = 16;
-  std::vector<uint16_t> ones(n * n, 0x3f80);  // 1.0 in BF16
-  std::vector<float> out(n * n, 0.f);
-  void *a = nullptr, *c = nullptr;
-  bool ok = false;
+  std::vector<float> w(n * n);
+  for (int r = 0; r < n; ++r)
+    for (int k = 0; k < n; ++k) w[r * n + k] = static_cast<float>((r + 3 * k) % 17);
   const auto st = static_cast<cudaStream_t>(stream);
-  if (cudaMalloc(&a, ones.size() * 2) == cudaSuccess &&
-      cudaMalloc(&c, out.size() * 4) == cudaSuccess &&
-      cudaMemcpyAsync(a, ones.data(), ones.size() * 2, cudaMemcpyHostToDevice, st) == cudaSuccess) {
-    const int s = gemm_ex(handle, static_cast<uint16_t*>(a), static_cast<uint16_t*>(a),
-                          static_cast<float*>(c), n, n, n, true);
-    if (s != 0) {
-      *why = "cuBLAS self-test: cublasGemmEx returned " + std::to_string(s);
-    } else if (cudaMemcpyAsync(out.data(), c, out.size() * 4, cudaMemcpyDeviceToHost, st) ==
-                   cudaSuccess &&
-               cudaStreamSynchronize(st) == cudaSuccess) {
-      ok = true;
-      for (float v : out) ok = ok && v == float(n);
-      if (!ok) *why = "cuBLAS self-test: wrong result";
+  void *a = nullptr, *b = nullptr, *c = nullptr;
+  bool ok = cudaMalloc(&a, n * n * 2) == cudaSuccess && cudaMalloc(&b, n * n * 2) == cudaSuccess &&
+            cudaMalloc(&c, n * n * 4) == cudaSuccess;
+  for (const bool bf16 : {true, false}) {
+    if (!ok) break;
+    std::vector<uint16_t> a16(n * n), w16(n * n);
+    for (int i = 0; i < n * n; ++i) {
+      const float ai = i / n == i % n ? 1.f : 0.f;
+      a16[i] = bf16 ? f32_to_bf16(ai) : f32_to_f16(ai);
+      w16[i] = bf16 ? f32_to_bf16(w[i]) : f32_to_f16(w[i]);
     }
+    std::vector<float> out(n * n, -1.f);
+    ok = cudaMemcpyAsync(a, a16.data(), n * n * 2, cudaMemcpyHostToDevice, st) == cudaSuccess &&
+         cudaMemcpyAsync(b, w16.data(), n * n * 2, cudaMemcpyHostToDevice, st) == cudaSuccess;
+    if (!ok) break;
+    const int s = gemm_ex(handle, static_cast<uint16_t*>(a), static_cast<uint16_t*>(b),
+                          static_cast<float*>(c), n, n, n, bf16);
+    if (s != 0) {
+      *why = std::string("cuBLAS self-test (") + (bf16 ? "BF16" : "F16") +
+             "): cublasGemmEx returned " + std::to_string(s);
+      ok = false;
+      break;
+    }
+    ok = cudaMemcpyAsync(out.data(), c, n * n * 4, cudaMemcpyDeviceToHost, st) == cudaSuccess &&
+         cudaStreamSynchronize(st) == cudaSuccess;
+    for (int m = 0; ok && m < n; ++m)
+      for (int r = 0; ok && r < n; ++r) ok = out[m * n + r] == w[r * n + m];
+    if (!ok) *why = std::string("cuBLAS self-test (") + (bf16 ? "BF16" : "F16") + "): wrong result";
   }
   if (!ok && why->empty())
     *why = std::string("cuBLAS self-test: ") + cudaGetErrorString(cudaGetLastError());
   cudaStreamSynchronize(st);
-  if (a) cudaFree(a);
-  if (c) cudaFree(c);
+  for (void* p : {a, b, c})
+    if (p) cudaFree(p);
   return ok;
 }
 
@@ -138,9 +154,13 @@ Blas::~Blas() {
   loaded().destroy(handle_);
 }
 
-void Blas::gemm16(const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int K,
+bool Blas::gemm16(const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int K,
                   bool bf16) {
   const int s = gemm_ex(handle_, A16, W, C, M, N, K, bf16);
+  if (s == 0) return true;
+  // CUBLAS_STATUS_ARCH_MISMATCH (8) or NOT_SUPPORTED (15): not this shape or device; the caller
+  // runs its own kernels.
+  if (s == 8 || s == 15) return false;
   if (s == 3)
     throw EngineError(ErrorCode::OutOfMemory, "cuBLAS could not allocate GPU memory for a GEMM");
   if (s != 0)

@@ -20,9 +20,10 @@ class Blas {
   Blas(const Blas&) = delete;
   Blas& operator=(const Blas&) = delete;
 
-  // Row-major C[M x N] = A16[M x K] . W[N x K]^T, both BF16 (bf16) or F16; throws
-  // EngineError naming cuBLAS's status on failure.
-  void gemm16(const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int K, bool bf16);
+  // Row-major C[M x N] = A16[M x K] . W[N x K]^T, both BF16 (bf16) or F16, on the stream given
+  // to open(). false: cuBLAS does not support this case here (nothing was written; run another
+  // kernel); throws EngineError naming cuBLAS's status on any other failure.
+  bool gemm16(const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int K, bool bf16);
   // The library file that was loaded, e.g. "libcublas.so.13".
   const std::string& library() const;
 

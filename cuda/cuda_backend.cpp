@@ -304,7 +304,13 @@ cuda::Blas* CudaBackend::blas() {
   if (!use_blas_) return nullptr;
   if (!blas_tried_) {
     blas_tried_ = true;
-    blas_ = cuda::Blas::open(stream_, &blas_why_);
+    int major = 0;
+    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_),
+          "cudaDeviceGetAttribute");
+    if (major < 8)  // gemm() takes cuBLAS from sm_80 on
+      blas_why_ = "cuBLAS is used from compute capability 8.0 on";
+    else
+      blas_ = cuda::Blas::open(stream_, &blas_why_);
   }
   return blas_.get();
 }
@@ -317,9 +323,11 @@ std::string CudaBackend::gemm_library() {
 
 void CudaBackend::gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) {
   activate();
-  cuda::Blas* b = W.dtype == DType::F32 ? nullptr : blas();
+  const bool w16 = W.dtype != DType::F32;
+  cuda::Blas* b = w16 ? blas() : nullptr;
   OpTimer timer(*this, "gemm");
-  auto* tmp = static_cast<uint16_t*>(scratch(kGemm, static_cast<size_t>(M * W.cols) * 2));
+  auto* tmp =
+      w16 ? static_cast<uint16_t*>(scratch(kGemm, static_cast<size_t>(M * W.cols) * 2)) : nullptr;
   cuda::gemm(A, M, W.cols, W.data, W.dtype, W.rows, C, tmp, stream_, b);
 }
 

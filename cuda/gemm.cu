@@ -204,8 +204,8 @@ void gemm16(const float* A, int M, int K, const uint16_t* W, int N, float* C, ui
             cudaStream_t st, Blas* blas) {
   launch_round<kBf16>(A, scratch, static_cast<int64_t>(M) * K, st);
   const int cc = device_cc();
-  if (blas && cc >= 80) {
-    blas->gemm16(scratch, W, C, M, N, K, kBf16);
+  if (blas && cc >= 80 && blas->gemm16(scratch, W, C, M, N, K, kBf16)) {
+    return;
   } else if (cc < (kBf16 ? 80 : 75)) {
     // No mma for this type on this device: float32 FMA on the same rounded inputs.
     launch_simt<kBf16 ? DType::BF16 : DType::F16, kBf16 ? DType::BF16 : DType::F16>(scratch, W, C,

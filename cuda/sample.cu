@@ -289,7 +289,9 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
       } else if (c != -INFINITY && (!kFilter || c >= thr) && !(c + reach < best_d)) {
         // (Skipped: tokens that cannot reach this thread's best so far, as the CPU skips.)
         const double score = gumbel_score(c, v, a.temperature, a.seed, a.step, pos);
-        if (score > best_d || (score == best_d && v < best_i)) best_d = score, best_i = v;
+        // Strictly greater, as the CPU: a thread visits its tokens in increasing order, so
+        // the first of equal scores stays, and an all -inf row keeps no candidate (token 0).
+        if (score > best_d) best_d = score, best_i = v;
       }
       if (kConf) {
         const bool drop = a.confidence_eos_eot_inf && (v == a.eot || (!kGumbel && v == a.eos));

@@ -33,7 +33,8 @@ DIFFLM_HD float bits_float(uint32_t u) {
 }
 
 DIFFLM_HD float exp_nonpositive(float x) {
-  const float xc = x >= -87.0f ? x : -87.0f;  // also NaN: no float -> int of NaN below
+  // Clamped into [-87, 0] (NaN too), so the float -> int conversion below is always defined.
+  const float xc = x >= -87.0f ? (x <= 0.0f ? x : 0.0f) : -87.0f;
   // n = round(x / ln 2): one fused rounding against 1.5 * 2^23, then an exact subtraction.
   constexpr float kRound = 12582912.0f;
   const float n = fmaf(xc, 1.44269504088896341f, kRound) - kRound;

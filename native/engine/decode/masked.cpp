@@ -112,7 +112,7 @@ Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int
   } else {
     double best = kNegInf;
     // Tokens that cannot reach the best score so far, whatever their noise, are skipped without
-    // drawing it (exact: rng.h's kGumbelNoiseMax bounds the noise; subnormal T: no skipping).
+    // drawing it (exact: rng.h's kGumbelNoiseMax bounds the noise; no skipping for T < 1e-300).
     const double reach = req.temperature >= 1e-300 ? kGumbelNoiseMax * req.temperature : kInf;
     for (int64_t v = 0; v < vocab; ++v) {
       if (logits[v] == neg_inf || logits[v] + reach < best) continue;
