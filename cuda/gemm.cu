@@ -199,64 +199,87 @@ DeviceFacts device_facts() {
           m.load(std::memory_order_relaxed)};
 }
 
+// C = A16 . W^T on the best kernel for this device (A16 already rounded to the weight's type).
 template <bool kBf16>
-void gemm16(const float* A, int M, int K, const uint16_t* W, int N, float* C, uint16_t* scratch,
-            cudaStream_t st, Blas* blas) {
-  launch_round<kBf16>(A, scratch, static_cast<int64_t>(M) * K, st);
+void gemm16(const uint16_t* A16, int M, int K, const uint16_t* W, int N, float* C, cudaStream_t st,
+            Blas* blas) {
   const int cc = device_cc();
-  if (blas && cc >= 80 && blas->gemm16(scratch, W, C, M, N, K, kBf16)) {
+  if (blas && cc >= 80 && blas->gemm16(A16, W, C, M, N, K, kBf16)) {
     return;
   } else if (cc < (kBf16 ? 80 : 75)) {
     // No mma for this type on this device: float32 FMA on the same rounded inputs.
-    launch_simt<kBf16 ? DType::BF16 : DType::F16, kBf16 ? DType::BF16 : DType::F16>(scratch, W, C,
-                                                                                    M, N, K, st);
-  } else if (cc >= 80 && K % 8 == 0 && is_aligned(scratch, 16) && is_aligned(W, 16)) {
+    launch_simt<kBf16 ? DType::BF16 : DType::F16, kBf16 ? DType::BF16 : DType::F16>(A16, W, C, M, N,
+                                                                                    K, st);
+  } else if (cc >= 80 && K % 8 == 0 && is_aligned(A16, 16) && is_aligned(W, 16)) {
     const DeviceFacts f = device_facts();
     if (cc / 10 == 9 && wg::wgmma_available(st)) {
       const int64_t blocks = static_cast<int64_t>(ceil_div(M, 128)) * ceil_div(N, 128);
       if (blocks <= f.sms)
-        wg::launch<HopperDeep, kBf16>(scratch, W, C, M, N, K, st);
+        wg::launch<HopperDeep, kBf16>(A16, W, C, M, N, K, st);
       else
-        wg::launch<HopperWide, kBf16>(scratch, W, C, M, N, K, st);
+        wg::launch<HopperWide, kBf16>(A16, W, C, M, N, K, st);
     } else if (f.smem_optin >= TcBig::SMEM) {
-      tc::launch<TcBig, kBf16, true>(scratch, W, C, M, N, K, st);
+      tc::launch<TcBig, kBf16, true>(A16, W, C, M, N, K, st);
     } else {
-      tc::launch<TcSmall, kBf16, true>(scratch, W, C, M, N, K, st);
+      tc::launch<TcSmall, kBf16, true>(A16, W, C, M, N, K, st);
     }
   } else {
-    tc::launch<TcSync, kBf16, false>(scratch, W, C, M, N, K, st);
+    tc::launch<TcSync, kBf16, false>(A16, W, C, M, N, K, st);
   }
+}
+
+// The checks both entry points share; false when there is nothing to multiply (C zeroed for
+// an empty sum).
+bool gemm_args(const void* A, int64_t M, int64_t K, const void* W, int64_t N, float* C,
+               cudaStream_t st) {
+  CUDA_REQUIRE(M >= 0 && N >= 0 && K >= 0, "gemm: negative size");
+  CUDA_REQUIRE(M < (1ll << 31) && N < (1ll << 31) && K < (1ll << 31), "gemm: size over 2^31");
+  if (M == 0 || N == 0) return false;
+  if (K == 0) {  // empty sum
+    CUDA_CHECK(cudaMemsetAsync(C, 0, static_cast<size_t>(M * N) * sizeof(float), st));
+    return false;
+  }
+  CUDA_REQUIRE(A != nullptr && W != nullptr && C != nullptr, "gemm: null pointer");
+  // Grid y counts row tiles (limit 65535): 64-row tiles on the SIMT path.
+  CUDA_REQUIRE(ceil_div<int64_t>(M, kSBM) <= 65535, "gemm: M too large for one launch");
+  return true;
 }
 
 }  // namespace
 
 void gemm(const float* A, int64_t M, int64_t K, const void* W, DType wt, int64_t N, float* C,
           uint16_t* scratch, Stream s, Blas* blas) {
-  CUDA_REQUIRE(M >= 0 && N >= 0 && K >= 0, "gemm: negative size");
-  CUDA_REQUIRE(M < (1ll << 31) && N < (1ll << 31) && K < (1ll << 31), "gemm: size over 2^31");
-  if (M == 0 || N == 0) return;
   const cudaStream_t st = to_stream(s);
-  if (K == 0) {  // empty sum
-    CUDA_CHECK(cudaMemsetAsync(C, 0, static_cast<size_t>(M * N) * sizeof(float), st));
-    return;
-  }
-  CUDA_REQUIRE(A != nullptr && W != nullptr && C != nullptr, "gemm: null pointer");
-  // Grid y counts row tiles (limit 65535): 64-row tiles on the SIMT path.
-  CUDA_REQUIRE(ceil_div<int64_t>(M, kSBM) <= 65535, "gemm: M too large for one launch");
+  if (!gemm_args(A, M, K, W, N, C, st)) return;
   const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
   const auto* w16 = static_cast<const uint16_t*>(W);
   switch (wt) {
     case DType::F32: launch_simt<DType::F32, DType::F32>(A, W, C, m, n, k, st); return;
     case DType::BF16:
       CUDA_REQUIRE(scratch != nullptr, "gemm: BF16 weights need scratch of M*K");
-      gemm16<true>(A, m, k, w16, n, C, scratch, st, blas);
+      launch_round<true>(A, scratch, M * K, st);
+      gemm16<true>(scratch, m, k, w16, n, C, st, blas);
       return;
     case DType::F16:
       CUDA_REQUIRE(scratch != nullptr, "gemm: F16 weights need scratch of M*K");
-      gemm16<false>(A, m, k, w16, n, C, scratch, st, blas);
+      launch_round<false>(A, scratch, M * K, st);
+      gemm16<false>(scratch, m, k, w16, n, C, st, blas);
       return;
   }
   CUDA_REQUIRE(false, "gemm: unknown weight type");
+}
+
+void gemm_rounded(const uint16_t* A16, int64_t M, int64_t K, const void* W, DType wt, int64_t N,
+                  float* C, Stream s, Blas* blas) {
+  const cudaStream_t st = to_stream(s);
+  CUDA_REQUIRE(wt == DType::BF16 || wt == DType::F16, "gemm_rounded: 16-bit weights only");
+  if (!gemm_args(A16, M, K, W, N, C, st)) return;
+  const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
+  const auto* w16 = static_cast<const uint16_t*>(W);
+  if (wt == DType::BF16)
+    gemm16<true>(A16, m, k, w16, n, C, st, blas);
+  else
+    gemm16<false>(A16, m, k, w16, n, C, st, blas);
 }
 
 }  // namespace cuda

@@ -22,6 +22,11 @@ class Blas;  // blas.h: cuBLAS loaded at run time
 // CPU twin: gemm() in cpu/gemm.h (its avx512bf16 path rounds A the same way for BF16).
 void gemm(const float* A, int64_t M, int64_t K, const void* W, DType wt, int64_t N, float* C,
           uint16_t* scratch, Stream s, Blas* blas = nullptr);
+// The 16-bit product alone, on an A16 [M x K] already rounded to W's type (BF16 or F16), as
+// gemm() rounds A into scratch: C = A16 . W^T. For callers that reuse one rounded A, and for
+// timing the product without the pre-pass.
+void gemm_rounded(const uint16_t* A16, int64_t M, int64_t K, const void* W, DType wt, int64_t N,
+                  float* C, Stream s, Blas* blas = nullptr);
 
 // out = x / sqrt(mean(x^2) + eps) * w per row; CPU twin: rmsnorm() in cpu/ops.h.
 void rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt, float eps,
