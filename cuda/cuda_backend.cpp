@@ -39,6 +39,20 @@ enum ScratchSlot {
   kNextConfidence = 7
 };
 
+// The kernel's parameters for a request's draw at `step` (confidence as its remasking asks).
+cuda::SampleParams sample_params(const MaskedRequest& req, int64_t step) {
+  cuda::SampleParams p;
+  p.temperature = req.temperature;
+  p.seed = req.seed;
+  p.step = step;
+  p.eos_id = req.eos_id;
+  p.eot_id = req.eot_id;
+  p.logits_eos_inf = req.logits_eos_inf;
+  p.confidence_eos_eot_inf = req.confidence_eos_eot_inf;
+  p.want_confidence = req.remasking == Remasking::LowConfidence;
+  return p;
+}
+
 }  // namespace
 
 // Brackets one backend operation with two events on the stream when profiling is on.
@@ -395,16 +409,8 @@ void CudaBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, 
   OpTimer timer(*this, "sample");
   auto* positions = static_cast<int64_t*>(scratch(kPositions, rows * sizeof(int64_t)));
   cuda::iota64(positions, rows, row0, stream_);
-  cuda::SampleParams p;
-  p.temperature = req.temperature;
-  p.seed = req.seed;
-  p.step = step;
-  p.eos_id = req.eos_id;
-  p.eot_id = req.eot_id;
-  p.logits_eos_inf = req.logits_eos_inf;
-  p.confidence_eos_eot_inf = req.confidence_eos_eot_inf;
-  p.want_confidence = req.remasking == Remasking::LowConfidence;
-  cuda::sample_rows(logits, rows, vocab, positions, p, tokens, confidence, stream_);
+  cuda::sample_rows(logits, rows, vocab, positions, sample_params(req, step), tokens, confidence,
+                    stream_);
   if (req.remasking == Remasking::Random)
     cuda::remask_confidence(confidence, rows, row0, req.seed, step, stream_);
 }
@@ -420,14 +426,7 @@ int32_t CudaBackend::sample_next(float* logits, int64_t vocab, const MaskedReque
     auto* d_token = static_cast<int32_t*>(scratch(kNextToken, sizeof(int32_t)));
     auto* d_conf = static_cast<double*>(scratch(kNextConfidence, sizeof(double)));
     cuda::iota64(position, 1, pos, stream_);
-    cuda::SampleParams p;
-    p.temperature = draw.temperature;
-    p.seed = draw.seed;
-    p.step = step;
-    p.eos_id = draw.eos_id;
-    p.eot_id = draw.eot_id;
-    p.logits_eos_inf = draw.logits_eos_inf;
-    p.confidence_eos_eot_inf = draw.confidence_eos_eot_inf;
+    cuda::SampleParams p = sample_params(draw, step);
     p.want_confidence = false;
     p.top_k = filter.top_k;
     p.top_p = filter.top_p;
