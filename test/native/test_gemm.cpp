@@ -1,6 +1,7 @@
 // GEMM kernels of every SIMD path this CPU has, for every weight dtype, against a plain
 // double-precision reference on awkward sizes.
 #include <cstdio>
+#include <cstring>
 
 #include "cpu/gemm.h"
 #include "cpu/thread_pool.h"
@@ -108,5 +109,47 @@ TEST(gemm_large_k_accumulates_in_float32) {
     CHECK_MSG(C[0] == 4099.f, gemm_path_name(p) << " got " << C[0]);
     gemm(A.data(), 1, WeightMatrix{Wh.data(), DType::BF16, 1, K}, C.data(), nullptr, p);
     CHECK_MSG(C[0] == 4099.f, gemm_path_name(p) << " bf16 got " << C[0]);
+  }
+}
+
+TEST(gemm_row_results_do_not_depend_on_the_batch) {
+  // A row's output is bit-for-bit the same whether it is multiplied alone (the GEMV path), in a
+  // full register tile or in an edge tile: a prompt's logits do not change with the batch or
+  // the window it is computed in. K spans a K-chunk boundary and a masked tail.
+  std::mt19937 rng(99);
+  const int64_t M = 13, N = 37, K = 1100;
+  for (GemmPath path : gemm_paths_available())
+    for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+      Weights w = make_weights(dt, N, K, rng);
+      auto A = difflm_test::random_floats(static_cast<size_t>(M * K), rng);
+      std::vector<float> all(static_cast<size_t>(M * N)), one(static_cast<size_t>(N));
+      gemm(A.data(), M, w.view, all.data(), nullptr, path);
+      for (int64_t m = 0; m < M; ++m) {
+        gemm(A.data() + m * K, 1, w.view, one.data(), nullptr, path);
+        int64_t differ = 0;
+        for (int64_t n = 0; n < N; ++n) differ += one[n] != all[m * N + n];
+        CHECK_MSG(differ == 0, gemm_path_name(path) << " " << dtype_name(dt) << " row " << m << ": "
+                                                    << differ << " outputs differ");
+      }
+    }
+}
+
+TEST(round_to_bf16_matches_the_scalar_rounding) {
+  // Every vector lane and the scalar tail round as f32_to_bf16: ties to even, subnormals kept
+  // (not flushed), infinities, NaNs made quiet with their sign and payload's top bits.
+  std::mt19937 rng(5);
+  std::vector<uint32_t> bits = {0x00000000u, 0x80000000u, 0x00000001u, 0x807fffffu, 0x00008000u,
+                                0x00018000u, 0x3f808000u, 0x3f818000u, 0x7f7fffffu, 0x7f800000u,
+                                0xff800000u, 0x7f800001u, 0xffc00000u, 0x7fbfffffu, 0x3f807fffu};
+  for (int i = 0; i < 200000; ++i) bits.push_back(static_cast<uint32_t>(rng()));
+  std::vector<float> src(bits.size());
+  std::memcpy(src.data(), bits.data(), bits.size() * sizeof(float));
+  ThreadPool pool(2);
+  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    std::vector<uint16_t> dst(src.size(), 0x1234);
+    round_to_bf16(src.data(), dst.data(), static_cast<int64_t>(src.size()), p);
+    int64_t differ = 0;
+    for (size_t i = 0; i < src.size(); ++i) differ += dst[i] != f32_to_bf16(src[i]);
+    CHECK_MSG(differ == 0, differ << " of " << src.size() << " differ");
   }
 }

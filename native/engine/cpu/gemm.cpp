@@ -105,7 +105,7 @@ void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C, ThreadPool
   std::unique_ptr<uint16_t[]> a16;
   if (fn == gemm_block_avx512bf16) {
     a16.reset(new uint16_t[static_cast<size_t>(M * K)]);
-    round_to_bf16(A, a16.get(), M * K);
+    round_to_bf16(A, a16.get(), M * K, pool);
   }
   // Blocks of 64 activation rows by 32 weight rows: a weight block stays in L1/L2 while the
   // activation rows stream past it; enough blocks to keep every thread busy.
@@ -136,8 +136,26 @@ void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C, ThreadPool
 
 namespace difflm {
 
-void round_to_bf16(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+void round_to_bf16(const float* src, uint16_t* dst, int64_t n, ThreadPool* pool) {
+#if defined(__x86_64__)
+  static const bool vec = cpu_features().avx512f;  // with BW (cpu_features.h)
+#else
+  constexpr bool vec = false;
+#endif
+  auto part = [&](int64_t i0, int64_t i1) {
+    if (vec) {
+      round_to_bf16_avx512(src + i0, dst + i0, i1 - i0);
+    } else {
+      for (int64_t i = i0; i < i1; ++i) dst[i] = f32_to_bf16(src[i]);
+    }
+  };
+  // Parts of 64 Ki elements (a multiple of 16, so only the last one has a scalar tail).
+  const int64_t chunk = int64_t(1) << 16, parts = (n + chunk - 1) / chunk;
+  auto run_part = [&](int64_t t) { part(t * chunk, std::min(n, (t + 1) * chunk)); };
+  if (pool && parts > 1)
+    pool->run(parts, run_part);
+  else
+    for (int64_t t = 0; t < parts; ++t) run_part(t);
 }
 
 }  // namespace difflm

@@ -57,7 +57,9 @@ void gemm_block_portable(const GemmBlock& b);
 void gemm_block_avx2(const GemmBlock& b);
 void gemm_block_avx512(const GemmBlock& b);
 void gemm_block_avx512bf16(const GemmBlock& b);
-// Rounds n floats to bf16 (AVX-512 when available).
-void round_to_bf16(const float* src, uint16_t* dst, int64_t n);
+// Rounds n floats to bf16 exactly as f32_to_bf16 (AVX-512 when available), split over `pool`
+// when given.
+void round_to_bf16(const float* src, uint16_t* dst, int64_t n, ThreadPool* pool = nullptr);
+void round_to_bf16_avx512(const float* src, uint16_t* dst, int64_t n);
 
 }  // namespace difflm

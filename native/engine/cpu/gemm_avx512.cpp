@@ -105,6 +105,46 @@ DIFFLM_AVX512BF16 void tile_bf16dot(const uint16_t* A, int64_t lda, const char* 
   X(2, 0) X(2, 1) X(2, 2) X(2, 3) X(3, 0) X(3, 1) X(3, 2) X(3, 3)
 // clang-format on
 
+// Lanes i and i + 8 of a and of b summed: [a lo | b lo] + [a hi | b hi] (128-bit blocks 0, 1
+// against 2, 3).
+DIFFLM_AVX512 inline __m512 add_halves256(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+}
+// Within each 256-bit half of p and of q: lanes i and i + 4 summed (blocks 0 + 1, 2 + 3).
+DIFFLM_AVX512 inline __m512 add_halves128(__m512 p, __m512 q) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(p, q, 0x88), _mm512_shuffle_f32x4(p, q, 0xDD));
+}
+
+// The 16 accumulators of a 4 x 4 tile (c_ij as v[4i + j]) reduced together and added into C:
+// a transposing tree of 15 vector adds instead of 16 separate reductions. Each sum pairs the
+// lanes exactly as _mm512_reduce_add_ps does (halves of 256, 128, 64 and 32 bits, in that
+// order), so results are bit-identical to the edge tiles and the GEMV path.
+DIFFLM_AVX512 inline void reduce_4x4_into(__m512 v0, __m512 v1, __m512 v2, __m512 v3, __m512 v4,
+                                          __m512 v5, __m512 v6, __m512 v7, __m512 v8, __m512 v9,
+                                          __m512 v10, __m512 v11, __m512 v12, __m512 v13,
+                                          __m512 v14, __m512 v15, float* C, int64_t ldc,
+                                          bool acc_c) {
+  const __m512 s0 = add_halves256(v0, v1), s1 = add_halves256(v2, v3), s2 = add_halves256(v4, v5),
+               s3 = add_halves256(v6, v7), s4 = add_halves256(v8, v9), s5 = add_halves256(v10, v11),
+               s6 = add_halves256(v12, v13), s7 = add_halves256(v14, v15);
+  // block b of u_n holds v_(4n + b)'s four partial sums
+  const __m512 u0 = add_halves128(s0, s1), u1 = add_halves128(s2, s3), u2 = add_halves128(s4, s5),
+               u3 = add_halves128(s6, s7);
+  // lanes 0 + 2 and 1 + 3 within each block, then the two remaining lanes
+  const __m512 w0 = _mm512_add_ps(_mm512_shuffle_ps(u0, u1, 0x44), _mm512_shuffle_ps(u0, u1, 0xEE));
+  const __m512 w1 = _mm512_add_ps(_mm512_shuffle_ps(u2, u3, 0x44), _mm512_shuffle_ps(u2, u3, 0xEE));
+  // lane 4b + q now holds the sum of v_(4q + b), i.e. c_qb: transpose to row-major
+  const __m512 t = _mm512_add_ps(_mm512_shuffle_ps(w0, w1, 0x88), _mm512_shuffle_ps(w0, w1, 0xDD));
+  const __m512 r = _mm512_permutexvar_ps(
+      _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), t);
+  const __m128 rows[4] = {_mm512_extractf32x4_ps(r, 0), _mm512_extractf32x4_ps(r, 1),
+                          _mm512_extractf32x4_ps(r, 2), _mm512_extractf32x4_ps(r, 3)};
+  for (int i = 0; i < 4; ++i) {
+    const __m128 base = acc_c ? _mm_loadu_ps(C + i * ldc) : _mm_setzero_ps();
+    _mm_storeu_ps(C + i * ldc, _mm_add_ps(base, rows[i]));
+  }
+}
+
 template <class L>
 DIFFLM_AVX512 void tile_f32_4x4(const float* A, int64_t lda, const char* W, size_t w_stride,
                                 int64_t K, float* C, int64_t ldc, bool acc_c) {
@@ -124,10 +164,8 @@ DIFFLM_AVX512 void tile_f32_4x4(const float* A, int64_t lda, const char* W, size
     DIFFLM_ACC16(DIFFLM_FMA)
 #undef DIFFLM_FMA
   }
-#define DIFFLM_STORE(i, j) \
-  C[i * ldc + j] = (acc_c ? C[i * ldc + j] : 0.f) + _mm512_reduce_add_ps(c##i##j);
-  DIFFLM_ACC16(DIFFLM_STORE)
-#undef DIFFLM_STORE
+  reduce_4x4_into(c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, C,
+                  ldc, acc_c);
 }
 
 DIFFLM_AVX512BF16 void tile_bf16dot_4x4(const uint16_t* A, int64_t lda, const char* W,
@@ -156,10 +194,8 @@ DIFFLM_AVX512BF16 void tile_bf16dot_4x4(const uint16_t* A, int64_t lda, const ch
     DIFFLM_ACC16(DIFFLM_DOT)
 #undef DIFFLM_DOT
   }
-#define DIFFLM_STORE(i, j) \
-  C[i * ldc + j] = (acc_c ? C[i * ldc + j] : 0.f) + _mm512_reduce_add_ps(c##i##j);
-  DIFFLM_ACC16(DIFFLM_STORE)
-#undef DIFFLM_STORE
+  reduce_4x4_into(c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, C,
+                  ldc, acc_c);
 }
 #undef DIFFLM_ACC16
 
@@ -269,6 +305,25 @@ void gemm_block_avx512bf16(const GemmBlock& b) {
   walk_block(b, b.A16, pick_bf16, rows_bf16dot);
 }
 
+// f32_to_bf16 (dtype.h) 16 lanes at a time, bit for bit: round to nearest even on the bits, NaN
+// made quiet. Not VCVTNEPS2BF16, which flushes subnormal inputs to zero.
+DIFFLM_AVX512 void round_to_bf16_avx512(const float* src, uint16_t* dst, int64_t n) {
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+  const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+  const __m512i quiet = _mm512_set1_epi32(0x400000);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i bits = _mm512_loadu_si512(src + i);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), inf);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
+    const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(bias, odd));
+    const __m512i r = _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(bits, quiet));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+  }
+  for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+
 }  // namespace difflm
 
 #else  // not x86-64: never dispatched to (gemm_paths_available() does not list it)
@@ -279,6 +334,9 @@ void gemm_block_avx512(const GemmBlock& b) {
 }
 void gemm_block_avx512bf16(const GemmBlock& b) {
   gemm_block_portable(b);
+}
+void round_to_bf16_avx512(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
 }
 }  // namespace difflm
 
