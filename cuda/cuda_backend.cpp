@@ -168,6 +168,7 @@ CudaBackend::~CudaBackend() {
   for (auto& kv : weights_) cudaFree(kv.second);
   for (auto& s : scratch_)
     if (s.p) cudaFree(s.p);
+  for (const BlockCache::Block& b : cache_.drain()) cudaFree(b.p);
   if (stream_) cudaStreamDestroy(as_stream(stream_));
 }
 
@@ -180,9 +181,23 @@ void CudaBackend::activate() const {
 }
 
 void* CudaBackend::alloc(size_t bytes) {
+  const size_t size = BlockCache::round(bytes);
+  BlockCache::Block b = cache_.take(size);
+  if (!b.p) b = {device_alloc(size), size};
+  live_[b.p] = b.bytes;
+  return b.p;
+}
+
+void* CudaBackend::device_alloc(size_t bytes) {
   activate();
   void* p = nullptr;
-  cudaError_t err = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+  cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaErrorMemoryAllocation && cache_.blocks() > 0) {
+    // Give the cached blocks back to the device and try once more.
+    cudaGetLastError();
+    free_cached();
+    err = cudaMalloc(&p, bytes);
+  }
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     throw EngineError(ErrorCode::OutOfMemory, "out of GPU memory allocating " +
@@ -194,10 +209,19 @@ void* CudaBackend::alloc(size_t bytes) {
 }
 
 void CudaBackend::release(void* p) {
+  // Kept for the next allocation, without waiting: every kernel runs on stream_, so work queued
+  // after this point runs after the work that still reads the block.
+  const auto it = live_.find(p);
+  if (it == live_.end()) return;  // not ours (never happens: Buffer frees what alloc made)
+  cache_.put(p, it->second);
+  live_.erase(it);
+}
+
+void CudaBackend::free_cached() {
+  if (cache_.blocks() == 0) return;
   activate();
-  // Work queued on the stream may still read the buffer: wait for it before freeing.
   check(cudaStreamSynchronize(as_stream(stream_)), "cudaStreamSynchronize");
-  check(cudaFree(p), "cudaFree");
+  for (const BlockCache::Block& b : cache_.drain()) check(cudaFree(b.p), "cudaFree");
 }
 
 void CudaBackend::to_backend(void* dst, const void* src, size_t bytes) {
@@ -220,7 +244,7 @@ void CudaBackend::to_host(void* dst, const void* src, size_t bytes) {
 const void* CudaBackend::weight(const TensorView& t) {
   auto it = weights_.find(t.data);
   if (it != weights_.end()) return it->second;
-  void* d = alloc(t.bytes);
+  void* d = device_alloc(std::max<size_t>(t.bytes, 1));
   try {
     to_backend(d, t.data, t.bytes);
   } catch (...) {
@@ -235,7 +259,7 @@ size_t CudaBackend::free_bytes() const {
   activate();
   size_t free = 0, total = 0;
   check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
-  return free;
+  return free + cache_.bytes();  // cached blocks are handed back when an allocation needs them
 }
 
 std::string CudaBackend::broken() {

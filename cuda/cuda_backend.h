@@ -6,9 +6,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "backend.h"
+#include "block_cache.h"
 
 namespace difflm {
 
@@ -80,10 +82,17 @@ class CudaBackend final : public Backend {
   // A device scratch area of at least `bytes`, grown on demand (one user at a time: the model
   // serialises its calls).
   void* scratch(int slot, size_t bytes);
+  // cudaMalloc of `bytes`; on running out, frees the cached blocks and tries again, then throws
+  // OutOfMemory naming the size and the free memory.
+  void* device_alloc(size_t bytes);
+  // Waits for the stream and gives the cached blocks back to the device.
+  void free_cached();
 
   int device_;
-  void* stream_ = nullptr;                // cudaStream_t
-  std::map<const void*, void*> weights_;  // host tensor data -> device copy
+  void* stream_ = nullptr;                  // cudaStream_t
+  std::map<const void*, void*> weights_;    // host tensor data -> device copy
+  BlockCache cache_;                        // blocks released by Buffers, for the next alloc()
+  std::unordered_map<void*, size_t> live_;  // blocks alloc() handed out -> their size
   struct Scratch {
     void* p = nullptr;
     size_t bytes = 0;

@@ -25,9 +25,12 @@ export interface StepEvent {
 }
 
 export interface GenerateTimings {
-  /** Milliseconds in the denoiser forward passes. */
+  /**
+   * Milliseconds in the denoiser forward passes. On a GPU this is the time to queue them: the
+   * GPU runs them while the host goes on, and the wait for it falls in `sampleMs`.
+   */
   forwardMs: number;
-  /** Milliseconds in sampling and selection. */
+  /** Milliseconds in sampling and selection (on a GPU, with the wait for the forward). */
   sampleMs: number;
   /** Milliseconds of the whole native generation. */
   totalMs: number;

@@ -160,8 +160,8 @@ GPU_CASE(e2e_llada8b_shape_generate_timing) {
            step_ms, flops_per_step, 0);
     std::printf(
         "     LLaDA-8B shape %s: %.1f ms/step; forward %.0f ms, sampling+select %.0f ms of %.0f ms "
-        "total (host-side timers; the forward figure includes waiting for the GPU at the "
-        "sampling sync)\n",
+        "total (host-side timers: the forward figure is the time to queue it, the wait for the "
+        "GPU falls in sampling+select, whose commit reads the selection back)\n",
         what, step_ms, res.forward_ms, res.sample_ms, res.total_ms);
     struct ProfileOn {  // profiling off again however the run ends
       CudaBackend& be;
