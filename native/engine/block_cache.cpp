@@ -1,12 +1,14 @@
 #include "block_cache.h"
 
+#include <algorithm>
+
 namespace difflm {
 
 size_t BlockCache::round(size_t bytes) {
   if (bytes <= 4096) return bytes <= 512 ? 512 : (bytes + 511) / 512 * 512;
   size_t top = 4096;  // the largest power of two <= bytes
   while (top <= bytes / 2) top *= 2;
-  const size_t unit = top / 8;
+  const size_t unit = std::min(top / 8, size_t(2) << 20);
   return (bytes + unit - 1) / unit * unit;
 }
 

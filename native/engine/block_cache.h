@@ -20,7 +20,7 @@ class BlockCache {
 
   // The size a request of `bytes` is served with, so that requests of nearby sizes share blocks:
   // a multiple of 512 bytes up to 4 KiB, above that of an eighth of the largest power of two
-  // not above `bytes` (at most 12.5 % more than asked for).
+  // not above `bytes`, at most 2 MiB (so at most 12.5 % and 2 MiB more than asked for).
   static size_t round(size_t bytes);
 
   // Removes and returns the smallest cached block of at least round(bytes) and less than twice

@@ -22,9 +22,13 @@ TEST(block_cache_rounds_requests_into_shared_sizes) {
   CHECK(BlockCache::round((size_t(1) << 20) + 1) == (size_t(1) << 20) + (size_t(1) << 17));
   // 14155776 bytes (288 x 12288 floats): 2^23 <= n < 2^24, unit 2^20 -> 14 MiB
   CHECK(BlockCache::round(14155776) == size_t(14) << 20);
-  for (size_t n = 1; n < (size_t(1) << 30); n = n * 3 + 7) {
+  // 70 GB: a multiple of 2 MiB, so a large allocation never asks for much more than it needs
+  CHECK(BlockCache::round(70000000000) ==
+        70000000000 / (size_t(2) << 20) * (size_t(2) << 20) + (size_t(2) << 20));
+  for (size_t n = 1; n < (size_t(1) << 40); n = n * 3 + 7) {
     const size_t r = BlockCache::round(n);
-    CHECK_MSG(r >= n && r % 512 == 0 && (n < 4096 || r - n < n / 8), n << " -> " << r);
+    CHECK_MSG(r >= n && r % 512 == 0 && (n < 4096 || r - n < n / 8) && r - n < (size_t(2) << 20),
+              n << " -> " << r);
   }
 }
 
