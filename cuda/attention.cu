@@ -182,14 +182,10 @@ void launch(const float* q, const float* k, const float* v, float* out, int nq, 
                    " bytes of shared memory, the device allows " + std::to_string(optin));
 
   auto kernel = attention_kernel<C>;
-  // Allow up to the device's opt-in limit once per device (a fixed bound, so concurrent callers
-  // with other head sizes never lower it under each other).
+  // Allow up to the device's opt-in limit (a fixed bound, so concurrent callers with other head
+  // sizes never lower it under each other).
   static std::atomic<uint64_t> done{0};
-  const uint64_t bit = 1ull << (dev & 63);
-  if (!(done.load(std::memory_order_relaxed) & bit)) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
-    done.fetch_or(bit, std::memory_order_relaxed);
-  }
+  allow_dynamic_smem(kernel, optin, done);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));  // as the CPU computes it
   const dim3 grid(ceil_div(nq, nw * kRows), n_heads);

@@ -84,6 +84,19 @@ inline int device_cc() {
   return cc;
 }
 
+// Lets `kernel` use `bytes` of dynamic shared memory on the current device (above the 48 KiB
+// default), asking the runtime once per device: `done` holds a bit per device and belongs to
+// the caller, one static per kernel instantiation.
+template <class Kernel>
+void allow_dynamic_smem(Kernel kernel, int bytes, std::atomic<uint64_t>& done) {
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  const uint64_t bit = 1ull << (dev & 63);
+  if (done.load(std::memory_order_relaxed) & bit) return;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  done.fetch_or(bit, std::memory_order_relaxed);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reductions. Warp versions need all 32 lanes active (full mask). Block versions need the block's
 // thread count to be a multiple of 32 (at most 1024), every thread of the block to call them

@@ -289,14 +289,7 @@ void launch(const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int 
   auto kernel = gemm16_kernel<T, kBf16, kAsync>;
   if (T::SMEM > 48 * 1024) {
     static std::atomic<uint64_t> done{0};
-    int dev = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    const uint64_t bit = 1ull << (dev & 63);
-    if (!(done.load(std::memory_order_relaxed) & bit)) {
-      CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(T::SMEM)));
-      done.fetch_or(bit, std::memory_order_relaxed);
-    }
+    allow_dynamic_smem(kernel, static_cast<int>(T::SMEM), done);
   }
   const int64_t blocks = static_cast<int64_t>(ceil_div(M, T::BM)) * ceil_div(N, T::BN);
   CUDA_REQUIRE(blocks <= 0x7fffffff, "gemm: grid too large");
