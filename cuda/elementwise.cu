@@ -1,10 +1,10 @@
 // Elementwise kernels: SwiGLU, residual add, and the embedding gather.
 // CPU twins in native/engine/cpu/ops.cpp: swiglu(), add_inplace(), embedding_gather().
-// add and embedding are bit-identical to the CPU; swiglu differs only through expf's last ulp
-// (CUDA's expf vs the C library's), the division being IEEE-rounded on both sides.
+// All three are bit-identical to the CPU (swiglu through the shared silu_mul, silu.h).
 #include <algorithm>
 
 #include "common.cuh"
+#include "silu.h"
 
 namespace difflm {
 namespace cuda {
@@ -18,14 +18,13 @@ unsigned ew_blocks(int64_t n) {
   return static_cast<unsigned>(std::min<int64_t>(ceil_div<int64_t>(n, kEwThreads), 8192));
 }
 
-// out = silu(g) * u = g / (1 + exp(-g)) * u, in the CPU's order of operations. out may alias
-// gate: each element is read before it is written by the same thread.
+// out = silu(g) * u (silu.h). out may alias gate: each element is read before it is written by
+// the same thread.
 __global__ void __launch_bounds__(kEwThreads)
     swiglu_kernel1(const float* gate, const float* __restrict__ up, float* out, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float g = gate[i];
-    out[i] = __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), up[i]);
+    out[i] = silu_mul(gate[i], up[i]);
   }
 }
 

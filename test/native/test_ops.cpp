@@ -66,6 +66,24 @@ TEST(swiglu_and_add_match_reference) {
   swiglu(g.data(), u.data(), out.data(), n, nullptr);
   for (int64_t i = 0; i < n; ++i) ref[i] = float(g[i] / (1.0 + std::exp(-double(g[i]))) * u[i]);
   CHECK(difflm_test::rel_l2(out, ref) <= 1e-6);
+  // Element by element on both sides of 0, in every vector lane and the tail, and the edges:
+  // huge gates, signed zeros, infinities (silu(-inf) = -inf * 0 is NaN, as in PyTorch), NaN.
+  std::vector<float> gs = {0.f, -0.f, 1e30f, -1e30f, 88.f, -88.f, INFINITY, -INFINITY, NAN};
+  for (int i = 0; i < 200; ++i) gs.push_back(-20.f + 0.2f * static_cast<float>(i) + 0.013f);
+  std::vector<float> ones(gs.size(), 1.f), o(gs.size(), 7.f);
+  swiglu(gs.data(), ones.data(), o.data(), static_cast<int64_t>(gs.size()), nullptr);
+  for (size_t i = 0; i < gs.size(); ++i) {
+    const double x = gs[i], want = x / (1.0 + std::exp(-x));
+    if (std::isnan(want)) {
+      CHECK_MSG(std::isnan(o[i]), "silu(" << x << ") = " << o[i]);
+    } else if (std::isinf(want)) {
+      CHECK_MSG(o[i] == want, "silu(" << x << ") = " << o[i]);
+    } else {
+      // + 1e-35: gates below -87 give -0 (exp_nonpositive's floor), |true value| < 1e-35
+      CHECK_MSG(std::fabs(o[i] - want) <= 1e-6 * std::fabs(want) + 1e-35,
+                "silu(" << x << ") = " << o[i] << ", want " << want);
+    }
+  }
   auto a = g;
   add_inplace(a.data(), u.data(), n);
   for (int64_t i = 0; i < n; ++i) CHECK(a[i] == g[i] + u[i]);
