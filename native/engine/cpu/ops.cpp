@@ -26,17 +26,44 @@ void maybe_parallel(ThreadPool* pool, int64_t n, int64_t grain,
 
 }  // namespace
 
+namespace {
+
+// One RMSNorm row. The sum of squares runs in float64 over 8 lanes (so it vectorizes; float sums
+// do not reassociate on their own), then out = (x * scale) * w with w widened per dtype.
+template <DType WT>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void rmsnorm_row(
+    const float* x, int64_t dim, const void* w, float eps, float* out) {
+  constexpr int kLanes = 8;
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= dim; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(x[i + l]) * x[i + l];
+  double ss = 0;
+  for (; i < dim; ++i) ss += static_cast<double>(x[i]) * x[i];
+  for (const double v : lane) ss += v;
+  const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(dim) + eps));
+  for (i = 0; i < dim; ++i) {
+    float wi;
+    if constexpr (WT == DType::F32) {
+      wi = static_cast<const float*>(w)[i];
+    } else if constexpr (WT == DType::BF16) {
+      wi = bf16_to_f32(static_cast<const uint16_t*>(w)[i]);
+    } else {
+      wi = f16_to_f32(static_cast<const uint16_t*>(w)[i]);
+    }
+    out[i] = (x[i] * scale) * wi;
+  }
+}
+
+}  // namespace
+
 void rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt, float eps,
              float* out, ThreadPool* pool) {
+  auto row = wt == DType::F32    ? rmsnorm_row<DType::F32>
+             : wt == DType::BF16 ? rmsnorm_row<DType::BF16>
+                                 : rmsnorm_row<DType::F16>;
   maybe_parallel(pool, rows, 8, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* xr = x + r * dim;
-      double ss = 0;
-      for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-      const float scale = static_cast<float>(1.0 / std::sqrt(ss / dim + eps));
-      float* o = out + r * dim;
-      for (int64_t i = 0; i < dim; ++i) o[i] = (xr[i] * scale) * load_as_f32(w, wt, i);
-    }
+    for (int64_t r = r0; r < r1; ++r) row(x + r * dim, dim, w, eps, out + r * dim);
   });
 }
 
@@ -95,32 +122,46 @@ namespace {
 
 // out[i] = sum_j p[i][j] v[j] for one head: the probability-weighted sum of value rows, read in
 // place from the [keys][kv_stride] value matrix (no transposed copy). HD > 0 fixes the head
-// size so the accumulators stay in registers; HD == 0 handles any size. Two accumulators halve
-// the dependency chain of the FMAs. Compiled for AVX-512, AVX2 and baseline, chosen at load.
-template <int HD>
+// size so the accumulators stay in registers; HD == 0 handles any size. R rows share each value
+// row's loads (the keys all of them see); a row's remaining keys (causal) are added alone.
+// Compiled for AVX-512, AVX2 and baseline, chosen at load.
+template <int HD, int R>
 __attribute__((target_clones("avx512f", "avx2", "default"))) void weighted_values(
     const float* p, int64_t rows, int64_t keys, const int64_t* row_keys, const float* v,
     int64_t kv_stride, int64_t hd_runtime, float* out, int64_t out_stride) {
   const int64_t hd = HD > 0 ? HD : hd_runtime;
   constexpr int64_t kMax = HD > 0 ? HD : 256;
-  for (int64_t i = 0; i < rows; ++i) {
-    float a0[kMax] = {}, a1[kMax] = {};
-    const float* pi = p + i * keys;
-    const int64_t n = row_keys[i];
-    int64_t j = 0;
-    for (; j + 1 < n; j += 2) {
-      const float p0 = pi[j], p1 = pi[j + 1];
-      const float* v0 = v + j * kv_stride;
-      const float* v1 = v0 + kv_stride;
-      for (int64_t e = 0; e < hd; ++e) {
-        a0[e] += p0 * v0[e];
-        a1[e] += p1 * v1[e];
+  int64_t i = 0;
+  for (; i + R <= rows; i += R) {
+    float acc[R][kMax] = {};
+    int64_t common = row_keys[i];
+    for (int r = 1; r < R; ++r) common = std::min(common, row_keys[i + r]);
+    for (int64_t j = 0; j < common; ++j) {
+      const float* vj = v + j * kv_stride;
+      for (int r = 0; r < R; ++r) {
+        const float pr = p[(i + r) * keys + j];
+        for (int64_t e = 0; e < hd; ++e) acc[r][e] += pr * vj[e];
       }
     }
-    if (j < n)
-      for (int64_t e = 0; e < hd; ++e) a0[e] += pi[j] * v[j * kv_stride + e];
+    for (int r = 0; r < R; ++r) {
+      for (int64_t j = common; j < row_keys[i + r]; ++j) {
+        const float pr = p[(i + r) * keys + j];
+        const float* vj = v + j * kv_stride;
+        for (int64_t e = 0; e < hd; ++e) acc[r][e] += pr * vj[e];
+      }
+      float* o = out + (i + r) * out_stride;
+      for (int64_t e = 0; e < hd; ++e) o[e] = acc[r][e];
+    }
+  }
+  for (; i < rows; ++i) {
+    float acc[kMax] = {};
+    for (int64_t j = 0; j < row_keys[i]; ++j) {
+      const float pr = p[i * keys + j];
+      const float* vj = v + j * kv_stride;
+      for (int64_t e = 0; e < hd; ++e) acc[e] += pr * vj[e];
+    }
     float* o = out + i * out_stride;
-    for (int64_t e = 0; e < hd; ++e) o[e] = a0[e] + a1[e];
+    for (int64_t e = 0; e < hd; ++e) o[e] = acc[e];
   }
 }
 
@@ -189,19 +230,20 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
     float* oh = out + i0 * q_stride + h * hd;
     switch (hd) {
       case 32:
-        weighted_values<32>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
-                            q_stride);
+        weighted_values<32, 4>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
+                               q_stride);
         break;
       case 64:
-        weighted_values<64>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
-                            q_stride);
+        weighted_values<64, 4>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
+                               q_stride);
         break;
       case 128:
-        weighted_values<128>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
-                             q_stride);
+        weighted_values<128, 2>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
+                                q_stride);
         break;
       default:
-        weighted_values<0>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh, q_stride);
+        weighted_values<0, 1>(sc.data(), rows, keys, row_keys.data(), vh, kv_stride, hd, oh,
+                              q_stride);
     }
   };
   if (pool)
