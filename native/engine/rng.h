@@ -47,6 +47,18 @@ DIFFLM_HD double unit_interval(uint64_t bits53) {
 // the best score so far can be skipped without drawing its noise.
 constexpr double kGumbelNoiseMax = 37.0;
 
+// An upper bound of the Gumbel noise -log(-log u) of this u, which grows with u: 1, 2, 4 or 8
+// below thresholds u_t = exp(-exp(-t)) lowered by 1e-12 (so the noise is below t - 2e-12 there,
+// far beyond log's rounding), else kGumbelNoiseMax. Most draws get 1, 2 or 4, so a token whose
+// logit is further than that below the best score so far needs no logarithms.
+DIFFLM_HD double gumbel_noise_bound(double u) {
+  return u <= 0.6922006275546542   ? 1.0
+         : u <= 0.8734230184922432 ? 2.0
+         : u <= 0.9818510730606846 ? 4.0
+         : u <= 0.9996645936323938 ? 8.0
+                                   : kGumbelNoiseMax;
+}
+
 // A uniform double in the open interval (0, 1) from 53 random bits. The key is the seed; the
 // counter holds (step, position, index, stream).
 DIFFLM_HD double uniform01(uint64_t seed, RngStream stream, uint64_t step, uint64_t pos,

@@ -290,35 +290,54 @@ TEST(unit_interval_stays_inside_0_1_and_bounds_the_gumbel_noise) {
   CHECK(-std::log(-std::log(unit_interval(top))) > kGumbelNoiseMax - 0.3);
 }
 
+TEST(gumbel_noise_bound_holds_for_every_draw) {
+  // Above the noise of every u, on a grid, around each threshold, and at the extremes.
+  std::vector<double> us = {unit_interval(0), 0.5, 1.0 - std::ldexp(1.0, -53)};
+  for (int i = 1; i < 100000; ++i) us.push_back(i / 100000.0);
+  for (const double t :
+       {0.6922006275546542, 0.8734230184922432, 0.9818510730606846, 0.9996645936323938}) {
+    double u = t;
+    for (int k = 0; k < 4; ++k) u = std::nextafter(u, 0.0);
+    for (int k = 0; k < 8; ++k, u = std::nextafter(u, 1.0)) us.push_back(u);
+  }
+  for (const double u : us) {
+    const double noise = -std::log(-std::log(u));
+    CHECK_MSG(noise < gumbel_noise_bound(u), "u " << u << " noise " << noise);
+  }
+  CHECK(gumbel_noise_bound(0.5) == 1.0 && gumbel_noise_bound(0.95) == 4.0);
+}
+
 TEST(gumbel_draw_skipping_hopeless_tokens_equals_the_full_argmax) {
-  // Wide logit spreads (most tokens far below the best) and every temperature regime: the draw
-  // must pick the token the unpruned argmax over all scores picks.
+  // Wide logit spreads (most tokens far below the best), narrow ones (most within a few units,
+  // where the per-draw noise bound decides), every temperature regime: the draw must pick the
+  // token the unpruned argmax over all scores picks.
   std::mt19937 rng(21);
-  std::normal_distribution<float> wide(0.f, 12.f);
-  for (const double T : {1e-310, 0.05, 0.7, 3.0})
-    for (int trial = 0; trial < 30; ++trial) {
-      const int64_t V = 3000 + 97 * trial;
-      std::vector<float> row(static_cast<size_t>(V));
-      for (auto& x : row) x = wide(rng);
-      row[static_cast<size_t>(trial * 13 % V)] = kNegInf;
-      MaskedRequest req;
-      req.temperature = T;
-      req.seed = 0xabcdef12345ull + trial;
-      req.remasking = Remasking::Random;
-      const int64_t step = trial, pos = 100 + trial;
-      int32_t want = 0;
-      double best = -std::numeric_limits<double>::infinity();
-      for (int64_t v = 0; v < V; ++v) {
-        if (row[v] == kNegInf) continue;
-        const double u = uniform01(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
-                                   static_cast<uint64_t>(pos), static_cast<uint64_t>(v));
-        const double score = row[v] - T * std::log(-std::log(u));
-        if (score > best) best = score, want = static_cast<int32_t>(v);
+  for (const float spread : {12.f, 1.f})
+    for (const double T : {1e-310, 0.05, 0.7, 3.0})
+      for (int trial = 0; trial < 30; ++trial) {
+        std::normal_distribution<float> wide(0.f, spread);
+        const int64_t V = 3000 + 97 * trial;
+        std::vector<float> row(static_cast<size_t>(V));
+        for (auto& x : row) x = wide(rng);
+        row[static_cast<size_t>(trial * 13 % V)] = kNegInf;
+        MaskedRequest req;
+        req.temperature = T;
+        req.seed = 0xabcdef12345ull + trial;
+        req.remasking = Remasking::Random;
+        const int64_t step = trial, pos = 100 + trial;
+        int32_t want = 0;
+        double best = -std::numeric_limits<double>::infinity();
+        for (int64_t v = 0; v < V; ++v) {
+          if (row[v] == kNegInf) continue;
+          const double u = uniform01(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
+                                     static_cast<uint64_t>(pos), static_cast<uint64_t>(v));
+          const double score = row[v] - T * std::log(-std::log(u));
+          if (score > best) best = score, want = static_cast<int32_t>(v);
+        }
+        auto copy = row;
+        const Candidate got = sample_row(copy.data(), V, req, step, pos);
+        CHECK_MSG(got.token == want, "spread " << spread << " T " << T << " trial " << trial);
       }
-      auto copy = row;
-      const Candidate got = sample_row(copy.data(), V, req, step, pos);
-      CHECK_MSG(got.token == want, "T " << T << " trial " << trial);
-    }
 }
 
 TEST(select_commits_threshold_worked_examples) {

@@ -112,12 +112,16 @@ Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int
   } else {
     double best = kNegInf;
     // Tokens that cannot reach the best score so far, whatever their noise, are skipped without
-    // drawing it (exact: rng.h's kGumbelNoiseMax bounds the noise; no skipping for T < 1e-300).
-    const double reach = req.temperature >= 1e-300 ? kGumbelNoiseMax * req.temperature : kInf;
+    // drawing it, and those whose draw bounds their noise below what they need skip its
+    // logarithms (exact: rng.h's bounds hold for every draw, and rounding is monotone; no
+    // skipping for T < 1e-300).
+    const bool prune = req.temperature >= 1e-300;
+    const double reach = prune ? kGumbelNoiseMax * req.temperature : kInf;
     for (int64_t v = 0; v < vocab; ++v) {
       if (logits[v] == neg_inf || logits[v] + reach < best) continue;
       const double u = uniform01(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
                                  static_cast<uint64_t>(pos), static_cast<uint64_t>(v));
+      if (prune && logits[v] + req.temperature * gumbel_noise_bound(u) < best) continue;
       const double score = logits[v] - req.temperature * std::log(-std::log(u));
       if (score > best) {
         best = score;
