@@ -168,7 +168,7 @@ CudaBackend::~CudaBackend() {
   for (auto& kv : weights_) cudaFree(kv.second);
   for (auto& s : scratch_)
     if (s.p) cudaFree(s.p);
-  for (const BlockCache::Block& b : cache_.drain()) cudaFree(b.p);
+  cache_.clear([](void* p) { cudaFree(p); });
   if (stream_) cudaStreamDestroy(as_stream(stream_));
 }
 
@@ -184,7 +184,12 @@ void* CudaBackend::alloc(size_t bytes) {
   const size_t size = BlockCache::round(bytes);
   BlockCache::Block b = cache_.take(size);
   if (!b.p) b = {device_alloc(size), size};
-  live_[b.p] = b.bytes;
+  try {
+    live_[b.p] = b.bytes;
+  } catch (...) {  // host out of memory: the block goes back to the cache, or to the device
+    release_block(b.p, b.bytes);
+    throw;
+  }
   return b.p;
 }
 
@@ -213,15 +218,35 @@ void CudaBackend::release(void* p) {
   // after this point runs after the work that still reads the block.
   const auto it = live_.find(p);
   if (it == live_.end()) return;  // not ours (never happens: Buffer frees what alloc made)
-  cache_.put(p, it->second);
+  const size_t bytes = it->second;
   live_.erase(it);
+  release_block(p, bytes);
+}
+
+void CudaBackend::release_block(void* p, size_t bytes) noexcept {
+  try {
+    cache_.put(p, bytes);
+  } catch (...) {  // no host memory for the cache's node: free it now (errors have no taker)
+    cudaSetDevice(device_);
+    cudaStreamSynchronize(as_stream(stream_));
+    cudaFree(p);
+  }
 }
 
 void CudaBackend::free_cached() {
   if (cache_.blocks() == 0) return;
   activate();
   check(cudaStreamSynchronize(as_stream(stream_)), "cudaStreamSynchronize");
-  for (const BlockCache::Block& b : cache_.drain()) check(cudaFree(b.p), "cudaFree");
+  cache_.clear([](void* p) { cudaFree(p); });
+}
+
+void CudaBackend::trim() noexcept {
+  if (cache_.blocks() == 0) return;
+  // After an error the sync may fail; the blocks are freed all the same.
+  cudaSetDevice(device_);
+  cudaStreamSynchronize(as_stream(stream_));
+  cache_.clear([](void* p) { cudaFree(p); });
+  cudaGetLastError();
 }
 
 void CudaBackend::to_backend(void* dst, const void* src, size_t bytes) {

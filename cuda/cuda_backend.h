@@ -32,6 +32,9 @@ class CudaBackend final : public Backend {
   void to_host(void* host_dst, const void* src, size_t bytes) override;
   const void* weight(const TensorView& t) override;
   size_t free_bytes() const override;
+  void trim() noexcept override;
+  // Bytes held in released buffers kept for reuse (given back by trim()).
+  size_t cached_bytes() const { return cache_.bytes(); }
   std::string broken() override;
 
   void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) override;
@@ -87,6 +90,8 @@ class CudaBackend final : public Backend {
   void* device_alloc(size_t bytes);
   // Waits for the stream and gives the cached blocks back to the device.
   void free_cached();
+  // Puts a block in the cache, or frees it at once when the cache cannot take it.
+  void release_block(void* p, size_t bytes) noexcept;
 
   int device_;
   void* stream_ = nullptr;                  // cudaStream_t

@@ -1,6 +1,7 @@
 // Elementwise kernels: SwiGLU, residual add, and the embedding gather.
 // CPU twins in native/engine/cpu/ops.cpp: swiglu(), add_inplace(), embedding_gather().
-// All three are bit-identical to the CPU (swiglu through the shared silu_mul, silu.h).
+// All three are bit-identical to the CPU (swiglu through the shared silu_mul, silu.h; NaN
+// results may differ in payload bits).
 #include <algorithm>
 
 #include "common.cuh"

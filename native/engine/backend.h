@@ -40,6 +40,9 @@ class Backend {
   virtual const void* weight(const TensorView& t) = 0;
   // Bytes the backend can still allocate, or SIZE_MAX when it cannot tell (host memory).
   virtual size_t free_bytes() const = 0;
+  // Gives back memory kept for reuse (a GPU's cache of released buffers) once a request is
+  // over, so that other models and programs can have it. Never throws.
+  virtual void trim() noexcept {}
   // After an error: whether the backend can still run (a GPU whose context hit a sticky fault,
   // such as an illegal address, cannot). Empty when usable, else the reason.
   virtual std::string broken() { return {}; }

@@ -27,13 +27,4 @@ void BlockCache::put(void* p, size_t bytes) {
   bytes_ += bytes;
 }
 
-std::vector<BlockCache::Block> BlockCache::drain() {
-  std::vector<Block> out;
-  out.reserve(free_.size());
-  for (const auto& kv : free_) out.push_back({kv.second, kv.first});
-  free_.clear();
-  bytes_ = 0;
-  return out;
-}
-
 }  // namespace difflm

@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <map>
-#include <vector>
 
 namespace difflm {
 
@@ -28,8 +27,14 @@ class BlockCache {
   Block take(size_t bytes);
   // Caches a block of `bytes` (its size as allocated, a round() value).
   void put(void* p, size_t bytes);
-  // Removes and returns every cached block, for the owner to free.
-  std::vector<Block> drain();
+  // Hands every cached block to `free_block` (which must not throw) and empties the cache;
+  // allocates nothing, so owners may call it from destructors.
+  template <class FreeBlock>
+  void clear(FreeBlock free_block) noexcept {
+    for (const auto& kv : free_) free_block(kv.second);
+    free_.clear();
+    bytes_ = 0;
+  }
   // Bytes held in cached blocks.
   size_t bytes() const { return bytes_; }
   size_t blocks() const { return free_.size(); }

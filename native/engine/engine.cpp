@@ -38,6 +38,10 @@ void Model::throw_if_broken() const {
 template <class F>
 auto Model::guarded(F&& fn) -> decltype(fn()) {
   throw_if_broken();
+  struct Trim {  // however the request ends
+    Backend& be;
+    ~Trim() { be.trim(); }
+  } trim{*backend_};
   try {
     return fn();
   } catch (const EngineError& e) {

@@ -1,8 +1,9 @@
-// silu(g) * u, SwiGLU's product, the same bits on the CPU and on the GPU (cpu/ops.cpp swiglu,
-// cuda/elementwise.cu). sigmoid(g) = 1 / (1 + e) for g >= 0 and e / (1 + e) for g < 0, with
-// e = exp(-|g|) <= 1 from exp_nonpositive; the choice is a bit mask on g's sign, not a branch,
-// so CPU loops over it vectorize. NaN stays NaN; silu(-inf) is NaN (-inf * 0), as in PyTorch;
-// gates below -87 give -0 (the true value is below 1e-35 in magnitude).
+// silu(g) * u, SwiGLU's product, the same bits on the CPU and on the GPU for every result that
+// is not NaN (cpu/ops.cpp swiglu, cuda/elementwise.cu; a NaN's payload differs). sigmoid(g) = 1 /
+// (1 + e) for g >= 0 and e / (1 + e) for g < 0, with e = exp(-|g|) <= 1 from exp_nonpositive; the
+// choice is a bit mask on g's sign, not a branch, so CPU loops over it vectorize. NaN stays NaN;
+// silu(-inf) is NaN (-inf * 0), as in PyTorch; gates below -87 give -0 (the true value is below
+// 1e-35 in magnitude).
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,9 @@
 // The CUDA backend's device memory (cuda_backend.cpp with block_cache.h): a released buffer is
 // handed to the next allocation without a cudaFree/cudaMalloc pair, work queued before the
-// release still sees its old contents, running out gives a typed error and leaves the backend
-// usable, and cached blocks go back to the device when an allocation needs their memory.
+// release still sees its old contents, trim() (after every request) gives cached blocks back,
+// running out gives a typed error and leaves the backend usable, and cached blocks go back to
+// the device when an allocation needs their memory.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -22,27 +24,30 @@ GPU_CASE(backend_memory_reuse_and_out_of_memory) {
 
   // Stream order: x += y is queued, y's block is released and reused for z, which is filled
   // with other values; the sum must still have read y's values.
-  const int64_t n = int64_t(1) << 26;  // 256 MiB per buffer: the add runs a while
+  const int64_t n = int64_t(1) << 24;  // 64 MiB per buffer
   const size_t bytes = static_cast<size_t>(n) * sizeof(float);
   void* x = be.alloc(bytes);
   void* y = be.alloc(bytes);
-  const std::vector<float> ones(static_cast<size_t>(n), 1.f), twos(static_cast<size_t>(n), 2.f),
-      threes(static_cast<size_t>(n), 3.f);
-  be.to_backend(x, ones.data(), bytes);
-  be.to_backend(y, twos.data(), bytes);
+  std::vector<float> host(static_cast<size_t>(n), 1.f);
+  be.to_backend(x, host.data(), bytes);
+  std::fill(host.begin(), host.end(), 2.f);
+  be.to_backend(y, host.data(), bytes);
   be.add(static_cast<float*>(x), static_cast<const float*>(y), n);
   be.release(y);
   void* z = be.alloc(bytes);
-  be.to_backend(z, threes.data(), bytes);
-  std::vector<float> got(static_cast<size_t>(n));
-  be.to_host(got.data(), x, bytes);
+  std::fill(host.begin(), host.end(), 5.f);
+  be.to_backend(z, host.data(), bytes);
+  be.to_host(host.data(), x, bytes);
   int64_t wrong = 0;
-  for (float v : got) wrong += v != 3.f;
+  for (float v : host) wrong += v != 3.f;
   expect("backend memory: work queued before a release reads the old contents",
          z == y && wrong == 0,
          std::to_string(wrong) + " sums differ from 1 + 2" + (z == y ? "" : " (block not reused)"));
   be.release(x);
   be.release(z);
+  expect("backend memory: released buffers are kept", be.cached_bytes() >= 2 * bytes);
+  be.trim();
+  expect("backend memory: trim gives them back", be.cached_bytes() == 0);
 
   // More than the device has: OutOfMemory naming the size; the backend still works.
   const size_t free = be.free_bytes();
@@ -73,4 +78,8 @@ GPU_CASE(backend_memory_reuse_and_out_of_memory) {
     msg = e.what();
   }
   expect("backend memory: cached blocks are freed when an allocation needs them", fit, msg);
+  be.trim();
+  const size_t after = be.free_bytes();
+  expect("backend memory: all of it free again after trim", after + (size_t(256) << 20) >= now,
+         std::to_string(after) + " bytes free, " + std::to_string(now) + " before");
 }
