@@ -311,14 +311,15 @@ TEST(gumbel_draw_skipping_hopeless_tokens_equals_the_full_argmax) {
   // Wide logit spreads (most tokens far below the best), narrow ones (most within a few units,
   // where the per-draw noise bound decides), every temperature regime: the draw must pick the
   // token the unpruned argmax over all scores picks.
+  // Spread 0 (every logit equal) at T = 5e-324 gives exact ties: the lowest index must win.
   std::mt19937 rng(21);
-  for (const float spread : {12.f, 1.f})
-    for (const double T : {1e-310, 0.05, 0.7, 3.0})
+  for (const float spread : {12.f, 1.f, 0.f})
+    for (const double T : {5e-324, 1e-310, 0.05, 0.7, 3.0})
       for (int trial = 0; trial < 30; ++trial) {
-        std::normal_distribution<float> wide(0.f, spread);
+        std::normal_distribution<float> wide(0.f, spread > 0 ? spread : 1.f);
         const int64_t V = 3000 + 97 * trial;
         std::vector<float> row(static_cast<size_t>(V));
-        for (auto& x : row) x = wide(rng);
+        for (auto& x : row) x = spread > 0 ? wide(rng) : 0.f;
         row[static_cast<size_t>(trial * 13 % V)] = kNegInf;
         MaskedRequest req;
         req.temperature = T;
