@@ -25,6 +25,8 @@ const shapes = [
   [160, 768, 2048],
   [256, 4096, 4096],
   [64, 4096, 4096],
+  [256, 4096, 12288],
+  [256, 12288, 4096],
 ];
 console.log(`threads ${threads}; best of 12 alternating runs of 3 calls each`);
 for (const dtype of values.dtype.split(',')) {

@@ -117,7 +117,7 @@ TEST(gemm_row_results_do_not_depend_on_the_batch) {
   // full register tile or in an edge tile: a prompt's logits do not change with the batch or
   // the window it is computed in. K spans a K-chunk boundary and a masked tail.
   std::mt19937 rng(99);
-  const int64_t M = 13, N = 37, K = 1100;
+  const int64_t M = 13, N = 37, K = 4200;
   for (GemmPath path : gemm_paths_available())
     for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
       Weights w = make_weights(dt, N, K, rng);
