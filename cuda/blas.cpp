@@ -80,43 +80,46 @@ int gemm_ex(void* handle, const uint16_t* A16, const uint16_t* W, float* C, int 
                           -1);
 }
 
-// 16 x 16 x 16 GEMMs on the handle's stream, BF16 then F16: A = identity and W[n][k] small
-// distinct integers (exact in both types), so C[m][n] must be W[n][m]; a swapped operand, a
-// transposition or a wrong leading dimension shows. Guards against a library whose ABI or
-// runtime does not match what this file assumes.
+// A small GEMM on the handle's stream, BF16 then F16: M, N and K all differ and A and W hold
+// small integers without symmetry (exact in both types and in float32 sums), so a swapped
+// operand, a transposition or a wrong leading dimension gives a wrong C. Guards against a
+// library whose ABI or runtime does not match what this file assumes.
 bool self_test(void* handle, void* stream, std::string* why) {
-  constexpr int n = 16;
-  std::vector<float> w(n * n);
-  for (int r = 0; r < n; ++r)
-    for (int k = 0; k < n; ++k) w[r * n + k] = static_cast<float>((r + 3 * k) % 17);
+  constexpr int M = 8, N = 24, K = 40;
+  std::vector<float> af(M * K), wf(N * K), ref(M * N, 0.f);
+  for (int m = 0; m < M; ++m)
+    for (int k = 0; k < K; ++k) af[m * K + k] = static_cast<float>((m + 2 * k) % 4);
+  for (int r = 0; r < N; ++r)
+    for (int k = 0; k < K; ++k) wf[r * K + k] = static_cast<float>((3 * r + k) % 5);
+  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < N; ++r)
+      for (int k = 0; k < K; ++k) ref[m * N + r] += af[m * K + k] * wf[r * K + k];
   const auto st = static_cast<cudaStream_t>(stream);
   void *a = nullptr, *b = nullptr, *c = nullptr;
-  bool ok = cudaMalloc(&a, n * n * 2) == cudaSuccess && cudaMalloc(&b, n * n * 2) == cudaSuccess &&
-            cudaMalloc(&c, n * n * 4) == cudaSuccess;
+  bool ok = cudaMalloc(&a, M * K * 2) == cudaSuccess && cudaMalloc(&b, N * K * 2) == cudaSuccess &&
+            cudaMalloc(&c, M * N * 4) == cudaSuccess;
   for (const bool bf16 : {true, false}) {
     if (!ok) break;
-    std::vector<uint16_t> a16(n * n), w16(n * n);
-    for (int i = 0; i < n * n; ++i) {
-      const float ai = i / n == i % n ? 1.f : 0.f;
-      a16[i] = bf16 ? f32_to_bf16(ai) : f32_to_f16(ai);
-      w16[i] = bf16 ? f32_to_bf16(w[i]) : f32_to_f16(w[i]);
-    }
-    std::vector<float> out(n * n, -1.f);
-    ok = cudaMemcpyAsync(a, a16.data(), n * n * 2, cudaMemcpyHostToDevice, st) == cudaSuccess &&
-         cudaMemcpyAsync(b, w16.data(), n * n * 2, cudaMemcpyHostToDevice, st) == cudaSuccess;
+    std::vector<uint16_t> a16(M * K), w16(N * K);
+    for (int i = 0; i < M * K; ++i) a16[i] = bf16 ? f32_to_bf16(af[i]) : f32_to_f16(af[i]);
+    for (int i = 0; i < N * K; ++i) w16[i] = bf16 ? f32_to_bf16(wf[i]) : f32_to_f16(wf[i]);
+    std::vector<float> out(M * N, -1.f);
+    ok =
+        cudaMemcpyAsync(a, a16.data(), a16.size() * 2, cudaMemcpyHostToDevice, st) == cudaSuccess &&
+        cudaMemcpyAsync(b, w16.data(), w16.size() * 2, cudaMemcpyHostToDevice, st) == cudaSuccess;
     if (!ok) break;
     const int s = gemm_ex(handle, static_cast<uint16_t*>(a), static_cast<uint16_t*>(b),
-                          static_cast<float*>(c), n, n, n, bf16);
+                          static_cast<float*>(c), M, N, K, bf16);
     if (s != 0) {
       *why = std::string("cuBLAS self-test (") + (bf16 ? "BF16" : "F16") +
              "): cublasGemmEx returned " + std::to_string(s);
       ok = false;
       break;
     }
-    ok = cudaMemcpyAsync(out.data(), c, n * n * 4, cudaMemcpyDeviceToHost, st) == cudaSuccess &&
-         cudaStreamSynchronize(st) == cudaSuccess;
-    for (int m = 0; ok && m < n; ++m)
-      for (int r = 0; ok && r < n; ++r) ok = out[m * n + r] == w[r * n + m];
+    ok =
+        cudaMemcpyAsync(out.data(), c, out.size() * 4, cudaMemcpyDeviceToHost, st) == cudaSuccess &&
+        cudaStreamSynchronize(st) == cudaSuccess;
+    for (int i = 0; ok && i < M * N; ++i) ok = out[i] == ref[i];
     if (!ok) *why = std::string("cuBLAS self-test (") + (bf16 ? "BF16" : "F16") + "): wrong result";
   }
   if (!ok && why->empty())
@@ -163,11 +166,9 @@ bool Blas::gemm16(const uint16_t* A16, const uint16_t* W, float* C, int M, int N
   if (s == 8 || s == 15) return false;
   if (s == 3)
     throw EngineError(ErrorCode::OutOfMemory, "cuBLAS could not allocate GPU memory for a GEMM");
-  if (s != 0)
-    throw EngineError(ErrorCode::Internal, "cublasGemmEx returned status " + std::to_string(s) +
-                                               " (M " + std::to_string(M) + ", N " +
-                                               std::to_string(N) + ", K " + std::to_string(K) +
-                                               ")");
+  throw EngineError(ErrorCode::Internal, "cublasGemmEx returned status " + std::to_string(s) +
+                                             " (M " + std::to_string(M) + ", N " +
+                                             std::to_string(N) + ", K " + std::to_string(K) + ")");
 }
 
 const std::string& Blas::library() const {

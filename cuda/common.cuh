@@ -21,8 +21,11 @@ namespace cuda {
 // Error checks
 // ---------------------------------------------------------------------------------------------
 
-// Throws EngineError(Internal, "<call> failed at file:line: <CUDA message>").
+// Throws EngineError(Internal, "<call> failed at file:line: <CUDA message>"), after reading the
+// thread's last error: a failed call records it there too, and left there (when it is not sticky)
+// the next launch check would blame an innocent kernel.
 [[noreturn]] inline void cuda_fail(cudaError_t err, const char* call, const char* file, int line) {
+  cudaGetLastError();
   throw EngineError(ErrorCode::Internal, std::string(call) + " failed at " + file + ":" +
                                              std::to_string(line) + ": " + cudaGetErrorString(err));
 }
@@ -229,7 +232,15 @@ __host__ __device__ inline bool is_aligned(const void* p, size_t bytes) {
 struct AsyncScratch {
   void* p = nullptr;
   cudaStream_t s;
-  AsyncScratch(size_t bytes, cudaStream_t st) : s(st) { CUDA_CHECK(cudaMallocAsync(&p, bytes, s)); }
+  AsyncScratch(size_t bytes, cudaStream_t st) : s(st) {
+    const cudaError_t err = cudaMallocAsync(&p, bytes, s);
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      throw EngineError(ErrorCode::OutOfMemory,
+                        "out of GPU memory allocating " + std::to_string(bytes) + " scratch bytes");
+    }
+    CUDA_CHECK(err);
+  }
   ~AsyncScratch() {
     if (p) cudaFreeAsync(p, s);  // nothing to do about a failure here
   }

@@ -17,11 +17,13 @@ namespace difflm {
 
 namespace {
 
-// Throws EngineError(Internal) naming the call; used for every runtime call in this file.
+// Throws EngineError(Internal) naming the call; used for every runtime call in this file. The
+// thread's last error is read first, as in cuda_fail (common.cuh).
 void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw EngineError(ErrorCode::Internal,
-                      std::string("CUDA: ") + what + " failed: " + cudaGetErrorString(err));
+  if (err == cudaSuccess) return;
+  cudaGetLastError();
+  throw EngineError(ErrorCode::Internal,
+                    std::string("CUDA: ") + what + " failed: " + cudaGetErrorString(err));
 }
 
 cudaStream_t as_stream(void* s) {
@@ -75,7 +77,8 @@ class OpTimer {
     // an event or two when memory runs out).
     void* stop = nullptr;
     try {
-      be_.prof_.pending.reserve(be_.prof_.pending.size() + 1);
+      auto& pending = be_.prof_.pending;  // grown geometrically (reserve(size + 1) is exact)
+      if (pending.size() == pending.capacity()) pending.reserve(2 * pending.size() + 64);
       stop = be_.event();
     } catch (...) {
       return;
@@ -153,6 +156,17 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   cudaStream_t s = nullptr;
   check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
   stream_ = s;
+  // The kernels' small stream-ordered scratch (AsyncScratch: sampling's NaN flag, KNN's keys)
+  // comes from the device's default pool, which by default gives its memory back at every
+  // synchronization, so every step would map it again: let the pool keep up to 32 MiB. Only a
+  // speed-up, so a failure is cleared and ignored.
+  int pools = 0;
+  cudaMemPool_t pool = nullptr;
+  uint64_t keep = uint64_t(32) << 20;
+  if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device_) != cudaSuccess ||
+      !pools || cudaDeviceGetDefaultMemPool(&pool, device_) != cudaSuccess ||
+      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) != cudaSuccess)
+    cudaGetLastError();
 }
 
 CudaBackend::~CudaBackend() {
@@ -241,6 +255,12 @@ void CudaBackend::free_cached() {
 }
 
 void CudaBackend::trim() noexcept {
+  // The scratch areas (the GEMM's rounded A alone is M x K x 2 bytes) go back as well: every
+  // call asks scratch() again, and no kernel is in flight between requests.
+  for (auto& s : scratch_) {
+    if (s.p) release(s.p);
+    s = Scratch{};
+  }
   if (cache_.blocks() == 0) return;
   // After an error the sync may fail; the blocks are freed all the same.
   cudaSetDevice(device_);
@@ -452,14 +472,15 @@ void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
 void CudaBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, int64_t row0,
                                     const int32_t* canvas, const MaskedRequest& req, int64_t step,
                                     int32_t* tokens, double* confidence) {
-  (void)canvas;  // every row of the window is sampled: committed rows cost little on a GPU
   activate();
   // Includes the wait for the candidates (sample_rows synchronizes to check for NaN).
   OpTimer timer(*this, "sample");
   auto* positions = static_cast<int64_t*>(scratch(kPositions, rows * sizeof(int64_t)));
   cuda::iota64(positions, rows, row0, stream_);
-  cuda::sample_rows(logits, rows, vocab, positions, sample_params(req, step), tokens, confidence,
-                    stream_);
+  cuda::SampleParams p = sample_params(req, step);
+  p.canvas = canvas;  // committed rows are skipped, as on the CPU
+  p.mask_id = req.mask_id;
+  cuda::sample_rows(logits, rows, vocab, positions, p, tokens, confidence, stream_);
   if (req.remasking == Remasking::Random)
     cuda::remask_confidence(confidence, rows, row0, req.seed, step, stream_);
 }

@@ -72,6 +72,10 @@ struct SampleParams {
   bool want_confidence = true;  // false: random remasking, confidence not needed
   int64_t top_k = 0;            // 0 (or >= vocab): off
   double top_p = 1.0;           // 1: off; must be in (0, 1]
+  // When set (device memory): rows whose canvas[positions[r]] != mask_id are skipped, their
+  // tokens and confidence left as they are (committed positions, as the CPU twin skips them).
+  const int32_t* canvas = nullptr;
+  int32_t mask_id = 0;
 };
 void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
                  const SampleParams& p, int32_t* tokens, double* confidence, Stream s);

@@ -50,8 +50,10 @@ struct SampleArgs {
   uint64_t seed, step;
   int eos, eot;  // -1: none
   bool logits_eos_inf, confidence_eos_eot_inf;
-  int top_k;     // 0 < top_k < vocab, or 0: off
-  double top_p;  // < 1: on
+  int top_k;              // 0 < top_k < vocab, or 0: off
+  double top_p;           // < 1: on
+  const int32_t* canvas;  // null, or rows at positions holding another token than mask_id
+  int32_t mask_id;        // are skipped
 };
 
 // (value, index) argmax step: larger value wins, equal values keep the smaller index.
@@ -237,12 +239,23 @@ __device__ float filter_threshold(const float* row, int vocab, const SampleArgs&
 constexpr int kPerThread = static_cast<int>(kConfidenceSegment) / kSampleThreads;
 static_assert(kPerThread * kSampleThreads == kConfidenceSegment, "segment = threads x kPerThread");
 
-// c - T * log(-log(u)) with separate roundings, as the CPU computes it. Out of line, so that the
-// unrolled per-segment loop stays small (the Philox draw and two float64 logs dwarf a call).
-__device__ __noinline__ double gumbel_score(float c, int v, double temperature, uint64_t seed,
-                                            uint64_t step, uint64_t pos) {
+// c - T * log(-log(u)) with separate roundings, as the CPU computes it, or -inf when the draw's
+// noise bound (rng.h: gumbel_noise_bound) shows that the score stays below `floor` (exact, as on
+// the CPU: the bounds hold for every draw; `prune` is off for T < 1e-300). Out of line, so that
+// the unrolled per-segment loop stays small (the Philox draw and two float64 logs dwarf a call).
+__device__ __noinline__ double gumbel_score(float c, int v, double temperature, bool prune,
+                                            double floor, uint64_t seed, uint64_t step,
+                                            uint64_t pos) {
   const double u = uniform01(seed, RngStream::Gumbel, step, pos, static_cast<uint64_t>(v));
-  return __dsub_rn(static_cast<double>(c), __dmul_rn(temperature, log(-log(u))));
+  const double cd = static_cast<double>(c);
+  if (prune && __dadd_rn(cd, __dmul_rn(temperature, gumbel_noise_bound(u))) < floor)
+    return -INFINITY;
+  return __dsub_rn(cd, __dmul_rn(temperature, log(-log(u))));
+}
+
+// block_reduce_max out of line: inlined into the segment loop it made ptxas spill.
+__device__ __noinline__ double block_best(double v) {
+  return block_reduce_max(v);
 }
 
 // One block per row, walked a segment at a time: all of a segment's loads are issued first
@@ -257,6 +270,7 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
   const int64_t r = blockIdx.x;
   float* row = logits + r * vocab;
   const uint64_t pos = static_cast<uint64_t>(positions[r]);
+  if (a.canvas && a.canvas[pos] != a.mask_id) return;  // committed: the whole block leaves
   const int V = static_cast<int>(vocab);  // < INT_MAX - kConfidenceSegment (host check)
   float thr = -INFINITY;
   if (kFilter) thr = filter_threshold(row, V, a);
@@ -268,8 +282,18 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
   float M = -INFINITY;        // the folded segments (confidence.h), alike in every thread
   double S = 0;
   // A token whose c + reach is below the best score so far cannot win (rng.h: kGumbelNoiseMax).
-  const double reach = a.temperature >= 1e-300 ? kGumbelNoiseMax * a.temperature : INFINITY;
+  // The best so far is this thread's, or the block's after each segment (see below); both are
+  // at most the row's best, and a token skipped is strictly below it, so skipping is exact.
+  const bool prune = a.temperature >= 1e-300;
+  const double reach = prune ? kGumbelNoiseMax * a.temperature : INFINITY;
   for (int s0 = 0; s0 < V; s0 += static_cast<int>(kConfidenceSegment)) {
+    if (kGumbel && prune && s0 > 0) {
+      // The block's best so far prunes this segment. A thread that does not hold it takes its
+      // score without an index (INT_MAX loses every tie); this segment's tokens have higher
+      // indices than every earlier one, so one of them with an equal score loses, as on the CPU.
+      const double b = block_best(best_d);
+      if (b > best_d) best_d = b, best_i = INT_MAX;
+    }
     float l[kPerThread];
 #pragma unroll
     for (int j = 0; j < kPerThread; ++j) {
@@ -287,8 +311,8 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
       if (!kGumbel) {
         take_better(best_f, best_i, c, v);
       } else if (c != -INFINITY && (!kFilter || c >= thr) && !(c + reach < best_d)) {
-        // (Skipped: tokens that cannot reach this thread's best so far, as the CPU skips.)
-        const double score = gumbel_score(c, v, a.temperature, a.seed, a.step, pos);
+        // (Skipped: tokens that cannot reach the best so far, as the CPU skips.)
+        const double score = gumbel_score(c, v, a.temperature, prune, best_d, a.seed, a.step, pos);
         // Strictly greater, as the CPU: a thread visits its tokens in increasing order, so
         // the first of equal scores stays, and an all -inf row keeps no candidate (token 0).
         if (score > best_d) best_d = score, best_i = v;
@@ -365,7 +389,8 @@ void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* posi
   CUDA_REQUIRE(p.eos_id < vocab && p.eot_id < vocab, "sample_rows: EOS/EOT outside the vocab");
   CUDA_REQUIRE(p.top_k >= 0, "sample_rows: negative top_k");
   CUDA_REQUIRE(p.top_p > 0 && p.top_p <= 1, "sample_rows: top_p outside (0, 1]");
-  CUDA_REQUIRE(p.top_p >= 1 || vocab < kTopPMaxVocab, "sample_rows: vocab too large for top_p");
+  CUDA_REQUIRE(p.temperature == 0 || p.top_p >= 1 || vocab < kTopPMaxVocab,
+               "sample_rows: vocab too large for top_p");
   if (rows == 0) return;
   const cudaStream_t st = to_stream(s);
   const bool gumbel = p.temperature != 0;
@@ -379,7 +404,9 @@ void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* posi
                p.logits_eos_inf,
                p.confidence_eos_eot_inf,
                top_k_on ? static_cast<int>(p.top_k) : 0,
-               p.top_p};
+               p.top_p,
+               p.canvas,
+               p.mask_id};
   // NaN report: the smallest flat index r * vocab + v of a NaN, or all ones for none.
   AsyncScratch flag(sizeof(unsigned long long), st);
   auto* nan_flag = static_cast<unsigned long long*>(flag.p);

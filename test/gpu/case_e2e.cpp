@@ -103,7 +103,8 @@ GPU_CASE(e2e_llada8b_shape_generate_timing) {
   std::normal_distribution<float> nd(0.f, 0.02f);
   for (size_t i = 0; i < pool_elems; ++i) pool[i] = f32_to_bf16(nd(rng));
   for (size_t i = pool_elems; i < pool.size(); ++i) pool[i] = pool[i - pool_elems];
-  std::vector<uint16_t> ones(s.d_model, f32_to_bf16(1.f));
+  // 1-D weights start up to 6 elements in (distinct pointers), so 6 spare elements.
+  std::vector<uint16_t> ones(static_cast<size_t>(s.d_model) + 6, f32_to_bf16(1.f));
   std::map<std::string, TensorView> t;
   size_t offset = 0;
   auto add = [&](const std::string& name, std::vector<int64_t> shape) {

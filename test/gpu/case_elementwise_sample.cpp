@@ -241,49 +241,103 @@ GPU_CASE(sample_rows) {
     check_sample_rows(logits, rows, vocab, p,
                       "sample_rows V " + std::to_string(vocab) + " no confidence");
   }
-  // NaN: must throw EngineError(Internal) naming the canvas position, like the CPU (also when
-  // the NaN lies past the first confidence segment).
-  for (const int64_t vocab : {int64_t{1001}, 3 * difflm::kConfidenceSegment}) {
-    const int64_t rows = 3;
-    const int64_t nan_at = vocab == 1001 ? 17 : 2 * difflm::kConfidenceSegment + 17;
-    auto logits = random_floats(rows * vocab, rng);
-    logits[2 * vocab + nan_at] = NAN;
-    DeviceBuffer dl(logits.size() * 4), dpos(rows * 8), dtok(rows * 4), dconf(rows * 8);
-    dl.upload(logits.data(), logits.size() * 4);
-    const std::vector<int64_t> pos = {40, 41, 42};
-    dpos.upload(pos.data(), rows * 8);
-    std::string msg;
-    try {
-      difflm::cuda::sample_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), {},
-                                dtok.as<int32_t>(), dconf.as<double>(), nullptr);
-    } catch (const difflm::EngineError& e) {
-      msg = e.code() == difflm::ErrorCode::Internal ? e.what() : "wrong code";
-    }
-    expect("sample_rows NaN throws (V " + std::to_string(vocab) + ")",
-           msg.find("position 42 contain NaN (token " + std::to_string(nan_at) + ")") !=
-               std::string::npos,
-           "got \"" + msg + "\"");
+  // Logits spread like a trained model's (normal, sigma 10) over LLaDA's vocabulary: the Gumbel
+  // draw prunes with the block's best so far between segments and skips the logarithms by each
+  // draw's noise bound; the tokens must still be the CPU's. Then the same rows with some
+  // positions already committed, which the kernel must skip.
+  {
+    const int64_t vocab = 126464, rows = 6;
+    std::normal_distribution<float> nd(0.f, 10.f);
+    std::vector<float> logits(rows * vocab);
+    for (auto& x : logits) x = nd(rng);
+    for (double T : {0.0, 0.3, 0.7, 1.5})
+      for (int committed = 0; committed < 2; ++committed) {
+        difflm::cuda::SampleParams p;
+        p.temperature = T, p.seed = 77 + committed, p.step = 2;
+        p.eos_id = 126081, p.eot_id = 126348, p.confidence_eos_eot_inf = true;
+        check_sample_rows(
+            logits, rows, vocab, p,
+            "sample_rows sigma 10 V 126464 T " + std::to_string(T) +
+                (committed ? " committed rows skipped" : ""),
+            committed ? std::vector<uint8_t>{1, 0, 1, 1, 0, 1} : std::vector<uint8_t>{});
+      }
   }
+  // EOS and EOT the same token, and that token 0 (also the fallback of an all -inf row).
+  {
+    const int64_t vocab = 1000, rows = 3;
+    auto logits = random_floats(rows * vocab, rng, 3.f);
+    logits[0] = 10.f;
+    for (int64_t v = 0; v < vocab; ++v) logits[2 * vocab + v] = -INFINITY;
+    for (int32_t id : {0, 500})
+      for (double T : {0.0, 0.7})
+        for (int flags = 0; flags < 4; ++flags) {
+          difflm::cuda::SampleParams p;
+          p.temperature = T, p.seed = 5, p.step = 1, p.eos_id = p.eot_id = id;
+          p.logits_eos_inf = flags & 1, p.confidence_eos_eot_inf = flags & 2;
+          check_sample_rows(logits, rows, vocab, p,
+                            "sample_rows eos = eot = " + std::to_string(id) + " T " +
+                                std::to_string(T) + " flags " + std::to_string(flags));
+        }
+  }
+  // NaN: must throw EngineError(Internal) naming the canvas position, like the CPU (also when
+  // the NaN lies past the first confidence segment), with and without top-k / top-p.
+  difflm::cuda::SampleParams nan_params[3];
+  nan_params[1].temperature = 0.7, nan_params[1].top_p = 0.9;
+  nan_params[2].temperature = 0.7, nan_params[2].top_k = 20;
+  for (const auto& np : nan_params)
+    for (const int64_t vocab : {int64_t{1001}, 3 * difflm::kConfidenceSegment}) {
+      const int64_t rows = 3;
+      const int64_t nan_at = vocab == 1001 ? 17 : 2 * difflm::kConfidenceSegment + 17;
+      auto logits = random_floats(rows * vocab, rng);
+      logits[2 * vocab + nan_at] = NAN;
+      DeviceBuffer dl(logits.size() * 4), dpos(rows * 8), dtok(rows * 4), dconf(rows * 8);
+      dl.upload(logits.data(), logits.size() * 4);
+      const std::vector<int64_t> pos = {40, 41, 42};
+      dpos.upload(pos.data(), rows * 8);
+      std::string msg;
+      try {
+        difflm::cuda::sample_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), np,
+                                  dtok.as<int32_t>(), dconf.as<double>(), nullptr);
+      } catch (const difflm::EngineError& e) {
+        msg = e.code() == difflm::ErrorCode::Internal ? e.what() : "wrong code";
+      }
+      expect("sample_rows NaN throws (V " + std::to_string(vocab) + ", T " +
+                 std::to_string(np.temperature) + ", k " + std::to_string(np.top_k) + ", p " +
+                 std::to_string(np.top_p) + ")",
+             msg.find("position 42 contain NaN (token " + std::to_string(nan_at) + ")") !=
+                 std::string::npos,
+             "got \"" + msg + "\"");
+    }
   // Timing at LLaDA-8B: 126464-wide rows; the bytes are the logits read once.
+  // Flat logits (uniform in [-3, 3]: the Gumbel draw can skip almost nothing) and logits spread
+  // like a trained model's (normal, sigma 10).
   const int64_t V = 126464;
   const auto one_row = random_floats(V, rng, 3.f);
+  std::normal_distribution<float> nd(0.f, 10.f);
+  std::vector<float> wide_row(V);
+  for (auto& x : wide_row) x = nd(rng);
   for (int64_t rows : {256, 2048}) {
-    DeviceBuffer dl(rows * V * 4), dpos(rows * 8), dtok(rows * 4), dconf(rows * 8);
-    for (int64_t r = 0; r < rows; ++r)
+    DeviceBuffer dl(rows * V * 4), dw(rows * V * 4), dpos(rows * 8), dtok(rows * 4),
+        dconf(rows * 8);
+    for (int64_t r = 0; r < rows; ++r) {
       CK(cudaMemcpy(dl.as<float>() + r * V, one_row.data(), V * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(dw.as<float>() + r * V, wide_row.data(), V * 4, cudaMemcpyHostToDevice));
+    }
     std::vector<int64_t> pos(rows);
     for (int64_t r = 0; r < rows; ++r) pos[r] = r;
     dpos.upload(pos.data(), rows * 8);
     // T=0 without the confidence (argmax only) shows what the memory side alone allows.
-    for (int variant = 0; variant < 3; ++variant) {
+    for (int variant = 0; variant < 4; ++variant) {
       difflm::cuda::SampleParams p;
-      p.temperature = variant == 2 ? 0.7 : 0.0, p.want_confidence = variant != 1;
+      p.temperature = variant >= 2 ? 0.7 : 0.0, p.want_confidence = variant != 1;
       p.eos_id = 126081, p.eot_id = 126348, p.confidence_eos_eot_inf = true;
+      float* logits = variant == 3 ? dw.as<float>() : dl.as<float>();
       const double ms = time_ms([&] {
-        difflm::cuda::sample_rows(dl.as<float>(), rows, V, dpos.as<int64_t>(), p,
-                                  dtok.as<int32_t>(), dconf.as<double>(), nullptr);
+        difflm::cuda::sample_rows(logits, rows, V, dpos.as<int64_t>(), p, dtok.as<int32_t>(),
+                                  dconf.as<double>(), nullptr);
       });
-      const char* name[] = {"sample_rows T=0", "sample_rows T=0 argmax only", "sample_rows T=0.7"};
+      const char* name[] = {"sample_rows T=0", "sample_rows T=0 argmax only", "sample_rows T=0.7",
+                            "sample_rows T=0.7 sigma-10 logits"};
       report(name[variant], shape({rows, V}), ms, 0, 4.0 * rows * V);
     }
   }

@@ -96,6 +96,11 @@ GPU_CASE(sample_rows_top_k_top_p) {
     p.temperature = 0, p.want_confidence = true, p.confidence_eos_eot_inf = true, p.eot_id = eot;
     check_sample_rows(logits, rows, vocab, p,
                       "sample_rows filtered V " + std::to_string(vocab) + " T 0");
+    // A tiny temperature: nearly every top-p weight rounds to 0, so the nucleus is the maximum's
+    // tie group (a cutoff one token off shows here first).
+    p.temperature = 1e-3, p.top_k = 0, p.top_p = 0.9;
+    check_sample_rows(logits, rows, vocab, p,
+                      "sample_rows filtered V " + std::to_string(vocab) + " T 0.001 p 0.9");
   }
   // A row with every logit -inf but one, and one with all -inf (token 0, confidence 0).
   {
