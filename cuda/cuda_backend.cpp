@@ -106,7 +106,7 @@ bool cuda_built() {
   return true;
 }
 
-std::vector<CudaDeviceInfo> cuda_devices(std::string* why) {
+std::vector<CudaDeviceInfo> cuda_devices(std::string* why, bool with_free_memory) {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
@@ -116,10 +116,22 @@ std::vector<CudaDeviceInfo> cuda_devices(std::string* why) {
     cudaGetLastError();  // clear the sticky error of a failed query
     return {};
   }
+  int current = 0;
+  const bool restore = cudaGetDevice(&current) == cudaSuccess;
   std::vector<CudaDeviceInfo> out;
+  std::string left_out;
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp p{};
-    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) {
+      cudaGetLastError();
+      continue;
+    }
+    if (p.major * 10 + p.minor < 75) {  // no code in this build runs there
+      left_out += std::string(left_out.empty() ? "" : "; ") + "device " + std::to_string(i) + " (" +
+                  p.name + ") has compute capability " + std::to_string(p.major) + "." +
+                  std::to_string(p.minor) + ", and difflm's CUDA 13 build needs 7.5 or newer";
+      continue;
+    }
     CudaDeviceInfo d;
     d.index = i;
     d.name = p.name;
@@ -127,28 +139,28 @@ std::vector<CudaDeviceInfo> cuda_devices(std::string* why) {
     d.cc_major = p.major;
     d.cc_minor = p.minor;
     size_t free = 0, total = 0;
-    if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free, &total) == cudaSuccess)
-      d.free_bytes = free;
+    if (with_free_memory) {
+      if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free, &total) == cudaSuccess)
+        d.free_bytes = free;
+      else
+        cudaGetLastError();
+    }
     out.push_back(d);
   }
+  if (restore && with_free_memory) cudaSetDevice(current);  // the caller's device as it was
+  if (out.empty() && why) *why = "no usable CUDA device: " + left_out;
   return out;
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int index) {
   std::string why;
-  const auto devices = cuda_devices(&why);
+  const auto devices = cuda_devices(&why, false);
   if (devices.empty()) throw EngineError(ErrorCode::InvalidArgument, "device \"cuda\": " + why);
   if (index < 0 || index >= static_cast<int>(devices.size()))
     throw EngineError(ErrorCode::InvalidArgument, "device \"cuda\": no device " +
                                                       std::to_string(index) + " (" +
                                                       std::to_string(devices.size()) + " found)");
-  const auto& d = devices[index];
-  if (d.cc_major * 10 + d.cc_minor < 75)
-    throw EngineError(ErrorCode::InvalidArgument,
-                      "device \"cuda\": " + d.name + " has compute capability " +
-                          std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor) +
-                          "; difflm's CUDA 13 build needs 7.5 or newer");
-  return std::make_unique<CudaBackend>(index);
+  return std::make_unique<CudaBackend>(devices[index].index);  // the CUDA ordinal
 }
 
 CudaBackend::CudaBackend(int device) : device_(device) {

@@ -21,7 +21,7 @@ function checkTokenizerFits(tokenizer: Tokenizer, config: ModelConfig): void {
 /** 'auto' → CUDA when a usable GPU exists, else CPU; 'cuda' without one is an error. */
 function resolveDevice(binding: NativeBinding, device: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
   if (device === 'cpu') return 'cpu';
-  const d = binding.devices();
+  const d = binding.devices(false); // no free memory: that would start a context on every GPU
   if (d.cuda.length > 0) return 'cuda';
   if (device === 'auto') return 'cpu';
   throw new DeviceUnavailableError(`device "cuda" is not available: ${d.reason}`);

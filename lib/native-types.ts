@@ -176,8 +176,11 @@ export interface NativeModel {
 export interface NativeBinding {
   version(): string;
   cpuInfo(): NativeCpuInfo;
-  /** CUDA devices (queries the driver; cheap after the first call). */
-  devices(): NativeDevices;
+  /**
+   * CUDA devices the engine can use (queries the driver; cheap after the first call). With
+   * `freeMemory` false, `freeBytes` is 0: its query creates a CUDA context on every device.
+   */
+  devices(freeMemory?: boolean): NativeDevices;
   /** Maps and validates the weights against the spec (async, off the event loop). */
   loadModel(spec: NativeModelSpec): Promise<NativeModel>;
 }

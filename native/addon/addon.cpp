@@ -65,11 +65,13 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// CUDA devices this binary can use, and why there are none when empty.
+// CUDA devices this binary can use, and why there are none when empty. devices(false) leaves
+// out the free memory, whose query creates a CUDA context on every device.
 Napi::Value devices(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string why;
-  const auto list = difflm::cuda_devices(&why);
+  const bool with_free = info.Length() == 0 || !info[0].IsBoolean() || info[0].As<Napi::Boolean>();
+  const auto list = difflm::cuda_devices(&why, with_free);
   Napi::Object o = Napi::Object::New(env);
   o.Set("cudaBuilt", difflm::cuda_built());
   o.Set("reason", why);

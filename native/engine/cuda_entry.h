@@ -19,9 +19,12 @@ struct CudaDeviceInfo {
 
 // Whether this binary was built with the CUDA backend.
 bool cuda_built();
-// Usable CUDA devices; empty when none (or no driver). `why` says why when empty.
-std::vector<CudaDeviceInfo> cuda_devices(std::string* why);
-// A backend on device `index`; throws EngineError(InvalidArgument) saying why when impossible.
+// Usable CUDA devices (compute capability 7.5 or newer); empty when none (or no driver). `why`
+// says why when empty, and names the devices left out for their compute capability. Free memory
+// is queried only with `with_free_memory`: it creates a CUDA context on every device.
+std::vector<CudaDeviceInfo> cuda_devices(std::string* why, bool with_free_memory = true);
+// A backend on the usable device `index` (of cuda_devices()); throws
+// EngineError(InvalidArgument) saying why when impossible.
 std::unique_ptr<Backend> make_cuda_backend(int index);
 
 }  // namespace difflm

@@ -9,7 +9,7 @@ bool cuda_built() {
   return false;
 }
 
-std::vector<CudaDeviceInfo> cuda_devices(std::string* why) {
+std::vector<CudaDeviceInfo> cuda_devices(std::string* why, bool) {
   if (why) *why = "this build of difflm has no CUDA backend (built without nvcc)";
   return {};
 }
