@@ -26,13 +26,18 @@ echo "== build took $(( $(date +%s) - start )) s"
 
 out="${OUT:-}"
 status=0
+# A hang (a kernel that never finishes, a loop that never ends) must not eat the device time:
+# the check is stopped after this many seconds.
+limit="${DIFFLM_GPU_CHECK_TIMEOUT:-420}"
+
 echo "== C++ engine tests (CPU)"
 ./build-gpu/difflm_tests | tail -n 3 || status=1
 echo "== GPU check"
 if [ -n "$out" ]; then
-  ./build-gpu/difflm_gpu_check "${1:-}" 2>&1 | tee "$out/gpu-check.txt" || status=1
+  timeout "$limit" ./build-gpu/difflm_gpu_check "${1:-}" 2>&1 | tee "$out/gpu-check.txt" ||
+    status=1
 else
-  ./build-gpu/difflm_gpu_check "${1:-}" || status=1
+  timeout "$limit" ./build-gpu/difflm_gpu_check "${1:-}" || status=1
 fi
 echo "== total $(( $(date +%s) - start )) s"
 exit $status

@@ -1,7 +1,7 @@
 // Fused per-row sampling of the masked-diffusion loop: candidate token (argmax at temperature 0,
 // Gumbel-max otherwise) and its softmax confidence, one pass over the logits, no probability
 // matrix. CPU twin: sample_row() in native/engine/decode/masked.cpp, followed step by step:
-//   1. NaN anywhere in the row is an error (reported by the host after the kernel);
+//   1. NaN or +inf anywhere in the row is an error (reported by the host after the kernel);
 //   2. logits_eos_inf: logits[eos] = -inf (the "candidate logits" c below);
 //   3. x0 = first index of max c (T == 0), or the first index of the max over c != -inf of
 //      c - T * log(-log(u)), u = uniform01(seed, Gumbel, step, pos, v) in float64;
@@ -35,6 +35,7 @@
 
 #include "common.cuh"
 #include "decode/confidence.h"
+#include "decode/masked.h"  // bad_logit_message
 #include "decode/sampling.h"
 #include "rng.h"
 
@@ -278,7 +279,7 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
   float best_f = -INFINITY;   // argmax of c (temperature 0)
   double best_d = -INFINITY;  // best Gumbel score (temperature > 0)
   int best_i = INT_MAX;       // INT_MAX: nothing seen yet
-  int nan_at = INT_MAX;       // first NaN index seen by this thread
+  int nan_at = INT_MAX;       // first NaN or +inf index seen by this thread
   float M = -INFINITY;        // the folded segments (confidence.h), alike in every thread
   double S = 0;
   // A token whose c + reach is below the best score so far cannot win (rng.h: kGumbelNoiseMax).
@@ -306,7 +307,7 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
       const int v = s0 + static_cast<int>(threadIdx.x) + j * kSampleThreads;
       if (v >= V) continue;  // l[j] is -inf: no term
       const float x = l[j];
-      if (isnan(x)) nan_at = min(nan_at, v);
+      if (isnan(x) || x == INFINITY) nan_at = min(nan_at, v);
       const float c = (a.logits_eos_inf && v == a.eos) ? -INFINITY : x;
       if (!kGumbel) {
         take_better(best_f, best_i, c, v);
@@ -407,7 +408,7 @@ void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* posi
                p.top_p,
                p.canvas,
                p.mask_id};
-  // NaN report: the smallest flat index r * vocab + v of a NaN, or all ones for none.
+  // Bad-logit report: the smallest flat index r * vocab + v of a NaN or +inf, or all ones.
   AsyncScratch flag(sizeof(unsigned long long), st);
   auto* nan_flag = static_cast<unsigned long long*>(flag.p);
   CUDA_CHECK(cudaMemsetAsync(nan_flag, 0xff, sizeof(unsigned long long), st));
@@ -434,11 +435,12 @@ void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* posi
     const int64_t r = static_cast<int64_t>(nan_at / static_cast<unsigned long long>(vocab));
     const int64_t v = static_cast<int64_t>(nan_at % static_cast<unsigned long long>(vocab));
     int64_t pos = 0;
+    float value = 0;  // (unless the kernel overwrote it: the EOS/EOT writes)
     CUDA_CHECK(cudaMemcpyAsync(&pos, positions + r, sizeof pos, cudaMemcpyDeviceToHost, st));
+    CUDA_CHECK(
+        cudaMemcpyAsync(&value, logits + r * vocab + v, sizeof value, cudaMemcpyDeviceToHost, st));
     CUDA_CHECK(cudaStreamSynchronize(st));
-    throw EngineError(ErrorCode::Internal, "logits at canvas position " + std::to_string(pos) +
-                                               " contain NaN (token " + std::to_string(v) +
-                                               "); the weights may be corrupt");
+    throw EngineError(ErrorCode::Internal, bad_logit_message(pos, v, value));
   }
 }
 

@@ -279,35 +279,37 @@ GPU_CASE(sample_rows) {
                                 std::to_string(T) + " flags " + std::to_string(flags));
         }
   }
-  // NaN: must throw EngineError(Internal) naming the canvas position, like the CPU (also when
-  // the NaN lies past the first confidence segment), with and without top-k / top-p.
+  // NaN or +inf: must throw EngineError(Internal) naming the canvas position, like the CPU (also
+  // when it lies past the first confidence segment), with and without top-k / top-p.
   difflm::cuda::SampleParams nan_params[3];
   nan_params[1].temperature = 0.7, nan_params[1].top_p = 0.9;
   nan_params[2].temperature = 0.7, nan_params[2].top_k = 20;
   for (const auto& np : nan_params)
-    for (const int64_t vocab : {int64_t{1001}, 3 * difflm::kConfidenceSegment}) {
-      const int64_t rows = 3;
-      const int64_t nan_at = vocab == 1001 ? 17 : 2 * difflm::kConfidenceSegment + 17;
-      auto logits = random_floats(rows * vocab, rng);
-      logits[2 * vocab + nan_at] = NAN;
-      DeviceBuffer dl(logits.size() * 4), dpos(rows * 8), dtok(rows * 4), dconf(rows * 8);
-      dl.upload(logits.data(), logits.size() * 4);
-      const std::vector<int64_t> pos = {40, 41, 42};
-      dpos.upload(pos.data(), rows * 8);
-      std::string msg;
-      try {
-        difflm::cuda::sample_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), np,
-                                  dtok.as<int32_t>(), dconf.as<double>(), nullptr);
-      } catch (const difflm::EngineError& e) {
-        msg = e.code() == difflm::ErrorCode::Internal ? e.what() : "wrong code";
+    for (const float bad : {NAN, INFINITY})
+      for (const int64_t vocab : {int64_t{1001}, 3 * difflm::kConfidenceSegment}) {
+        const int64_t rows = 3;
+        const int64_t nan_at = vocab == 1001 ? 17 : 2 * difflm::kConfidenceSegment + 17;
+        auto logits = random_floats(rows * vocab, rng);
+        logits[2 * vocab + nan_at] = bad;
+        const std::string word = std::isnan(bad) ? "NaN" : "+inf";
+        DeviceBuffer dl(logits.size() * 4), dpos(rows * 8), dtok(rows * 4), dconf(rows * 8);
+        dl.upload(logits.data(), logits.size() * 4);
+        const std::vector<int64_t> pos = {40, 41, 42};
+        dpos.upload(pos.data(), rows * 8);
+        std::string msg;
+        try {
+          difflm::cuda::sample_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), np,
+                                    dtok.as<int32_t>(), dconf.as<double>(), nullptr);
+        } catch (const difflm::EngineError& e) {
+          msg = e.code() == difflm::ErrorCode::Internal ? e.what() : "wrong code";
+        }
+        expect("sample_rows " + word + " throws (V " + std::to_string(vocab) + ", T " +
+                   std::to_string(np.temperature) + ", k " + std::to_string(np.top_k) + ", p " +
+                   std::to_string(np.top_p) + ")",
+               msg.find("position 42 contain " + word + " (token " + std::to_string(nan_at) +
+                        ")") != std::string::npos,
+               "got \"" + msg + "\"");
       }
-      expect("sample_rows NaN throws (V " + std::to_string(vocab) + ", T " +
-                 std::to_string(np.temperature) + ", k " + std::to_string(np.top_k) + ", p " +
-                 std::to_string(np.top_p) + ")",
-             msg.find("position 42 contain NaN (token " + std::to_string(nan_at) + ")") !=
-                 std::string::npos,
-             "got \"" + msg + "\"");
-    }
   // Timing at LLaDA-8B: 126464-wide rows; the bytes are the logits read once.
   // Flat logits (uniform in [-3, 3]: the Gumbel draw can skip almost nothing) and logits spread
   // like a trained model's (normal, sigma 10).

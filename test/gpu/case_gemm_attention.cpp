@@ -136,7 +136,8 @@ GPU_CASE(gemm_awkward_shapes) {
 
 // Paths the grid above does not reach: the cp.async pipeline over many K tiles (K % 8 == 0) and
 // the generic loader over many (K odd), several block tiles in M and N, K tails that leave a
-// whole 8-element chunk or half a tile empty, and misaligned W / scratch pointers.
+// whole 8-element chunk or half a tile empty, misaligned W / scratch pointers, and M past 16
+// row tiles.
 GPU_CASE(gemm_pipeline_and_alignment) {
   std::mt19937 rng(202);
   for (DType dt : {DType::F16, DType::BF16}) {
@@ -149,6 +150,8 @@ GPU_CASE(gemm_pipeline_and_alignment) {
     check_gemm(rng, dt, 33, 64, 16, false, 1, 0);
     check_gemm(rng, dt, 33, 64, 1000, false, 0, 1);
     check_gemm(rng, dt, 33, 64, 1000, false, 8, 8);  // 16-byte aligned again: cp.async path
+    // More than 16 row tiles: the grouped block raster's second, partial group of rows.
+    check_gemm(rng, dt, 2100, 257, 64, false);
   }
   check_gemm(rng, DType::F32, 300, 300, 1000, false);
   check_gemm(rng, DType::F32, 129, 65, 17, false, 1, 0);

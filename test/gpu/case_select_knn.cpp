@@ -1,6 +1,6 @@
-// GPU checks of the unmasking selection and of KNN rounding against their CPU twins (the
-// selection inside generate_masked(), restated below as it is written there; cpu/knn.h), then
-// timings. Both outputs are integers and must match exactly:
+// GPU checks of the unmasking selection and of KNN rounding against their CPU twins
+// (decode/select.h's select_commits, the backends' commit(); cpu/knn.h), then timings. Both
+// outputs are integers and must match exactly:
 //  - select_commit compares float64 confidences exactly as the CPU does, ties included;
 //  - knn_round inputs are table rows plus noise far below the distance between rows, so the
 //    float32 dot products (summed in another order on the GPU) cannot change the winner.
@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend.h"
 #include "check.h"
 #include "cpu/knn.h"
 #include "cpu/thread_pool.h"
+#include "decode/select.h"
 #include "dtype.h"
 #include "kernels.h"
 
@@ -22,20 +24,16 @@ namespace {
 
 // generate_masked()'s selection: partial_sort of the eligible positions by confidence desc,
 // position asc; commit the first min(k, eligible); committed lists them in that order, -1 after.
+// cuda::select_commit's expected outputs from the CPU's selection: the canvas with the chosen
+// tokens written, and the chosen positions by rank, -1 past them (k entries).
 void select_ref(const std::vector<double>& conf, const std::vector<int32_t>& tok,
                 const std::vector<uint8_t>& elig, int64_t k, std::vector<int32_t>& canvas,
                 std::vector<int32_t>& committed) {
-  std::vector<int64_t> order;
-  for (int64_t i = 0; i < static_cast<int64_t>(conf.size()); ++i)
-    if (elig[i]) order.push_back(i);
-  const int64_t n_commit = std::min<int64_t>(std::max<int64_t>(k, 0), order.size());
-  std::partial_sort(order.begin(), order.begin() + n_commit, order.end(),
-                    [&](int64_t a, int64_t c) {
-                      if (conf[a] != conf[c]) return conf[a] > conf[c];
-                      return a < c;
-                    });
-  committed.assign(std::max<int64_t>(k, 0), -1);
-  for (int64_t j = 0; j < n_commit; ++j) {
+  const int64_t kk = std::max<int64_t>(k, 0);
+  const auto order = difflm::select_commits(
+      conf.data(), elig.data(), static_cast<int64_t>(conf.size()), difflm::CommitRule::top_k(kk));
+  committed.assign(static_cast<size_t>(kk), -1);
+  for (size_t j = 0; j < order.size(); ++j) {
     canvas[order[j]] = tok[order[j]];
     committed[j] = static_cast<int32_t>(order[j]);
   }
@@ -91,6 +89,60 @@ GPU_CASE(select_commit) {
                                 dcanvas.as<int32_t>(), dcom.as<int32_t>(), nullptr);
   });
   report("select_commit", "n 2048 k 64", ms, 0, 13.0 * n);
+}
+
+// CudaBackend::commit against CpuBackend::commit on the same inputs, for the three rules (the
+// end-to-end runs reach the threshold and factor paths too, but small models rarely commit more
+// than one position a step there): the same (position, token) pairs in the same order, and the
+// same canvas after. Windows start at 0 and inside the canvas; some have nothing eligible.
+GPU_CASE(backend_commit_rules) {
+  using difflm::CommitRule;
+  std::mt19937 rng(202);
+  auto cpu = difflm::make_backend("cpu", 1);
+  auto gpu = difflm::make_backend("cuda", 1);
+  const int32_t mask = 126336;
+  const CommitRule rules[] = {CommitRule::top_k(0),          CommitRule::top_k(1),
+                              CommitRule::top_k(5),          CommitRule::top_k(1000),
+                              CommitRule::at_threshold(0.3), CommitRule::at_threshold(0.9),
+                              CommitRule::at_threshold(1.5), CommitRule::by_factor(0.5),
+                              CommitRule::by_factor(1.5),    CommitRule::by_factor(3.0)};
+  const char* names[] = {"top-k 0",       "top-k 1",       "top-k 5",       "top-k 1000",
+                         "threshold 0.3", "threshold 0.9", "threshold 1.5", "factor 0.5",
+                         "factor 1.5",    "factor 3"};
+  std::uniform_int_distribution<int> level(0, 9), tokd(0, mask - 1), pct(0, 99);
+  for (int64_t rows : {1, 37, 300})
+    for (int64_t row0 : {0, 5})
+      for (int masked_pct : {0, 60, 100})
+        for (size_t ri = 0; ri < std::size(rules); ++ri) {
+          const int64_t L = row0 + rows + 3;
+          std::vector<int32_t> canvas(L), tok(rows);
+          std::vector<double> conf(rows);
+          for (auto& c : canvas) c = pct(rng) < masked_pct ? mask : tokd(rng);
+          for (int64_t i = 0; i < rows; ++i) conf[i] = level(rng) / 9.0, tok[i] = tokd(rng);
+          auto run = [&](difflm::Backend& be, std::vector<int32_t>& after) {
+            difflm::Buffer dcanvas(be, L * 4), dtok(be, rows * 4), dconf(be, rows * 8);
+            be.to_backend(dcanvas.as(), canvas.data(), L * 4);
+            be.to_backend(dtok.as(), tok.data(), rows * 4);
+            be.to_backend(dconf.as(), conf.data(), rows * 8);
+            std::vector<std::pair<int32_t, int32_t>> committed;
+            be.commit(dtok.as<int32_t>(), dconf.as<double>(), dcanvas.as<int32_t>(), row0, rows,
+                      mask, rules[ri], &committed);
+            after.resize(L);
+            be.to_host(after.data(), dcanvas.as(), L * 4);
+            return committed;
+          };
+          std::vector<int32_t> want_canvas, got_canvas;
+          const auto want = run(*cpu, want_canvas);
+          const auto got = run(*gpu, got_canvas);
+          const std::string what = "backend commit " + std::string(names[ri]) + " rows " +
+                                   std::to_string(rows) + " row0 " + std::to_string(row0) +
+                                   " masked " + std::to_string(masked_pct) + "%";
+          std::vector<int32_t> want_flat, got_flat;
+          for (const auto& [p, t] : want) want_flat.push_back(p), want_flat.push_back(t);
+          for (const auto& [p, t] : got) got_flat.push_back(p), got_flat.push_back(t);
+          validate_exact(what + " committed", got_flat, want_flat);
+          validate_exact(what + " canvas", got_canvas, want_canvas);
+        }
 }
 
 GPU_CASE(knn_round) {

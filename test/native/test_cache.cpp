@@ -150,3 +150,68 @@ TEST(cache_and_parallel_options_are_validated) {
   r.parallel = Parallel::Factor, r.factor = 0;
   CHECK_THROWS(m->generate(r, {}, {}), ErrorCode::InvalidArgument, "parallel.factor");
 }
+
+namespace {
+
+// The CPU backend with a commit() that commits nothing: a backend whose canvas and the loop's
+// host copy disagree.
+class NoCommitBackend final : public Backend {
+ public:
+  CpuBackend cpu{1};
+  std::string name() const override { return "no-commit"; }
+  int threads() const override { return 1; }
+  void* alloc(size_t bytes) override { return cpu.alloc(bytes); }
+  void release(void* p) override { cpu.release(p); }
+  void to_backend(void* d, const void* s, size_t n) override { cpu.to_backend(d, s, n); }
+  void to_host(void* d, const void* s, size_t n) override { cpu.to_host(d, s, n); }
+  const void* weight(const TensorView& t) override { return cpu.weight(t); }
+  size_t free_bytes() const override { return cpu.free_bytes(); }
+  void copy(void* d, const void* s, size_t n) override { cpu.copy(d, s, n); }
+  void cfg_mix(float* c, const float* u, int64_t n, float s) override { cpu.cfg_mix(c, u, n, s); }
+  void sample_candidates(float* l, int64_t rows, int64_t v, int64_t r0, const int32_t* canvas,
+                         const MaskedRequest& req, int64_t step, int32_t* tok,
+                         double* conf) override {
+    cpu.sample_candidates(l, rows, v, r0, canvas, req, step, tok, conf);
+  }
+  int32_t sample_next(float* l, int64_t v, const MaskedRequest& d, const TopKTopP& f, int64_t step,
+                      int64_t pos) override {
+    return cpu.sample_next(l, v, d, f, step, pos);
+  }
+  void commit(const int32_t*, const double*, int32_t*, int64_t, int64_t, int32_t, const CommitRule&,
+              std::vector<std::pair<int32_t, int32_t>>*) override {}
+  void gemm(const float* A, int64_t M, const WeightMatrix& W, float* C) override {
+    cpu.gemm(A, M, W, C);
+  }
+  void rmsnorm(const float* x, int64_t rows, int64_t dim, const void* w, DType wt, float eps,
+               float* out) override {
+    cpu.rmsnorm(x, rows, dim, w, wt, eps, out);
+  }
+  void rope(float* x, int64_t rows, int64_t heads, int64_t hd, int64_t pos0,
+            const RopeTable& t) override {
+    cpu.rope(x, rows, heads, hd, pos0, t);
+  }
+  void swiglu(const float* g, const float* u, float* out, int64_t n) override {
+    cpu.swiglu(g, u, out, n);
+  }
+  void add(float* x, const float* y, int64_t n) override { cpu.add(x, y, n); }
+  void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
+                 int64_t nh, int64_t nkv, int64_t hd, int64_t q0, bool causal) override {
+    cpu.attention(q, k, v, out, nq, nk, nh, nkv, hd, q0, causal);
+  }
+  void embedding(const void* t, DType dt, int64_t dim, const int32_t* ids, int64_t n,
+                 float* out) override {
+    cpu.embedding(t, dt, dim, ids, n, out);
+  }
+};
+
+}  // namespace
+
+TEST(parallel_step_that_commits_nothing_is_an_error_not_a_hang) {
+  NoCommitBackend be;
+  WeightStore w({weights_path()});
+  LladaModel m(spec(), w, be);
+  MaskedRequest r = request(CacheMode::None);
+  r.parallel = Parallel::Threshold, r.threshold = 0.9;
+  CHECK_THROWS(generate_masked(m, be, r, {}, [] { return false; }), ErrorCode::Internal,
+               "parallel decoding committed nothing at step 0 with masks left in block 0");
+}

@@ -103,9 +103,13 @@ TEST(sample_row_greedy_eos_and_confidence_semantics) {
   c = sample_row(l.data(), 5, r, 0, 0);
   denom = 1 + std::exp(1.) + std::exp(3.);
   CHECK(c.token == 3 && std::abs(c.confidence / (std::exp(3.) / denom) - 1) < 1e-6);
-  // NaN logits are an error, not garbage.
+  // NaN and +inf logits are an error, not garbage (a softmax over +inf is NaN).
   l = {0.f, NAN, 1.f, 0.f, 0.f};
-  CHECK_THROWS(sample_row(l.data(), 5, r, 0, 7), ErrorCode::Internal, "position 7 contain NaN");
+  CHECK_THROWS(sample_row(l.data(), 5, r, 0, 7), ErrorCode::Internal,
+               "position 7 contain NaN (token 1)");
+  l = {0.f, 1.f, 1.f, INFINITY, 0.f};
+  CHECK_THROWS(sample_row(l.data(), 5, r, 0, 7), ErrorCode::Internal,
+               "position 7 contain +inf (token 3)");
 }
 
 TEST(gumbel_sampling_follows_softmax_of_logits_over_temperature) {

@@ -89,18 +89,23 @@ CommitRule MaskedRequest::rule(int64_t k) const {
   return CommitRule::top_k(k);
 }
 
-void throw_if_nan_logits(const float* logits, int64_t vocab, int64_t pos) {
+std::string bad_logit_message(int64_t pos, int64_t token, float value) {
+  const char* what = std::isnan(value) ? "NaN" : value > 0 ? "+inf" : "a non-finite value";
+  return "logits at canvas position " + std::to_string(pos) + " contain " + what + " (token " +
+         std::to_string(token) + "); the weights may be corrupt";
+}
+
+void throw_if_bad_logits(const float* logits, int64_t vocab, int64_t pos) {
+  constexpr float kInfF = std::numeric_limits<float>::infinity();
   for (int64_t v = 0; v < vocab; ++v)
-    if (std::isnan(logits[v]))
-      throw EngineError(ErrorCode::Internal, "logits at canvas position " + std::to_string(pos) +
-                                                 " contain NaN (token " + std::to_string(v) +
-                                                 "); the weights may be corrupt");
+    if (std::isnan(logits[v]) || logits[v] == kInfF)
+      throw EngineError(ErrorCode::Internal, bad_logit_message(pos, v, logits[v]));
 }
 
 Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
                      int64_t pos) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  throw_if_nan_logits(logits, vocab, pos);
+  throw_if_bad_logits(logits, vocab, pos);
   if (req.logits_eos_inf && req.eos_id >= 0) logits[req.eos_id] = neg_inf;
 
   // Candidate x0: argmax of the logits, or of exp(l) / E^T with E ~ Exp(1) drawn in float64
@@ -227,6 +232,13 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
         be.commit(tokens.as<int32_t>(), confidence.as<double>(), canvas0, r0, rows, M,
                   req.rule(fixed ? k[t] : 0), &ev.committed);
         for (const auto& [pos, tok] : ev.committed) x[pos] = tok;
+        // A parallel rule commits at least one masked position of the block each step; with
+        // none, this step would repeat forever (the host's canvas and the backend's disagree).
+        if (!fixed && ev.committed.empty())
+          throw EngineError(ErrorCode::Internal, "parallel decoding committed nothing at step " +
+                                                     std::to_string(global_step) +
+                                                     " with masks left in block " +
+                                                     std::to_string(b));
         // The unconditional row gets the same commits (committed positions were masks, so never
         // prompt_index positions): one copy of the window past the prompt, and single writes
         // for the rare commits inside the prompt (a prompt that contains masks).

@@ -80,8 +80,11 @@ struct Candidate {
   int32_t token;
   double confidence;
 };
-// Throws EngineError(Internal) naming the position and token when a logit is NaN.
-void throw_if_nan_logits(const float* logits, int64_t vocab, int64_t pos);
+// Throws EngineError(Internal) naming the position and token when a logit is NaN or +inf (no
+// finite model gives one; a softmax over it is NaN). -inf is allowed: it masks a token.
+void throw_if_bad_logits(const float* logits, int64_t vocab, int64_t pos);
+// That error's message, shared with the CUDA backend (`value`: the offending logit).
+std::string bad_logit_message(int64_t pos, int64_t token, float value);
 
 Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
                      int64_t pos);

@@ -93,7 +93,7 @@ void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const T
 Candidate sample_row_filtered(float* logits, int64_t vocab, const MaskedRequest& req,
                               const TopKTopP& f, int64_t step, int64_t pos) {
   if (req.temperature == 0 || !f.active(vocab)) return sample_row(logits, vocab, req, step, pos);
-  throw_if_nan_logits(logits, vocab, pos);
+  throw_if_bad_logits(logits, vocab, pos);
   // The candidate: sample_row's Gumbel-max draw over the filtered copy (it skips -inf).
   std::vector<float> c(logits, logits + vocab);
   if (req.logits_eos_inf && req.eos_id >= 0) c[req.eos_id] = kNegInfF;
