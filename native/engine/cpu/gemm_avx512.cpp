@@ -156,17 +156,24 @@ DIFFLM_AVX512 void tile_f32_4x4(const float* A, int64_t lda, const char* W, size
 #undef DIFFLM_ZERO
   const float *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda;
   const char *w0 = W, *w1 = W + w_stride, *w2 = W + 2 * w_stride, *w3 = W + 3 * w_stride;
-  for (int64_t k = 0; k < K; k += 16) {
-    const __mmask16 m =
-        K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1);
+#define DIFFLM_FMA(i, j) c##i##j = _mm512_fmadd_ps(x##i, y##j, c##i##j);
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {  // plain loads; the masked ones only for the tail
+    const __m512 x0 = _mm512_loadu_ps(a0 + k), x1 = _mm512_loadu_ps(a1 + k);
+    const __m512 x2 = _mm512_loadu_ps(a2 + k), x3 = _mm512_loadu_ps(a3 + k);
+    const __m512 y0 = L::load(w0, k), y1 = L::load(w1, k);
+    const __m512 y2 = L::load(w2, k), y3 = L::load(w3, k);
+    DIFFLM_ACC16(DIFFLM_FMA)
+  }
+  if (k < K) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1);
     const __m512 x0 = _mm512_maskz_loadu_ps(m, a0 + k), x1 = _mm512_maskz_loadu_ps(m, a1 + k);
     const __m512 x2 = _mm512_maskz_loadu_ps(m, a2 + k), x3 = _mm512_maskz_loadu_ps(m, a3 + k);
     const __m512 y0 = L::load(w0, k, m), y1 = L::load(w1, k, m);
     const __m512 y2 = L::load(w2, k, m), y3 = L::load(w3, k, m);
-#define DIFFLM_FMA(i, j) c##i##j = _mm512_fmadd_ps(x##i, y##j, c##i##j);
     DIFFLM_ACC16(DIFFLM_FMA)
-#undef DIFFLM_FMA
   }
+#undef DIFFLM_FMA
   reduce_4x4_into(c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, C,
                   ldc, acc_c);
 }
@@ -182,9 +189,21 @@ DIFFLM_AVX512BF16 void tile_bf16dot_4x4(const uint16_t* A, int64_t lda, const ch
   const uint16_t* w1 = reinterpret_cast<const uint16_t*>(W + w_stride);
   const uint16_t* w2 = reinterpret_cast<const uint16_t*>(W + 2 * w_stride);
   const uint16_t* w3 = reinterpret_cast<const uint16_t*>(W + 3 * w_stride);
-  for (int64_t k = 0; k < K; k += 32) {
-    const __mmask32 m = K - k >= 32 ? static_cast<__mmask32>(0xffffffffu)
-                                    : static_cast<__mmask32>((1u << (K - k)) - 1);
+#define DIFFLM_DOT(i, j) c##i##j = _mm512_dpbf16_ps(c##i##j, x##i, y##j);
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {  // plain loads; the masked ones only for the tail
+    const __m512bh x0 = (__m512bh)_mm512_loadu_si512(a0 + k);
+    const __m512bh x1 = (__m512bh)_mm512_loadu_si512(a1 + k);
+    const __m512bh x2 = (__m512bh)_mm512_loadu_si512(a2 + k);
+    const __m512bh x3 = (__m512bh)_mm512_loadu_si512(a3 + k);
+    const __m512bh y0 = (__m512bh)_mm512_loadu_si512(w0 + k);
+    const __m512bh y1 = (__m512bh)_mm512_loadu_si512(w1 + k);
+    const __m512bh y2 = (__m512bh)_mm512_loadu_si512(w2 + k);
+    const __m512bh y3 = (__m512bh)_mm512_loadu_si512(w3 + k);
+    DIFFLM_ACC16(DIFFLM_DOT)
+  }
+  if (k < K) {
+    const __mmask32 m = static_cast<__mmask32>((1u << (K - k)) - 1);
     const __m512bh x0 = (__m512bh)_mm512_maskz_loadu_epi16(m, a0 + k);
     const __m512bh x1 = (__m512bh)_mm512_maskz_loadu_epi16(m, a1 + k);
     const __m512bh x2 = (__m512bh)_mm512_maskz_loadu_epi16(m, a2 + k);
@@ -193,10 +212,9 @@ DIFFLM_AVX512BF16 void tile_bf16dot_4x4(const uint16_t* A, int64_t lda, const ch
     const __m512bh y1 = (__m512bh)_mm512_maskz_loadu_epi16(m, w1 + k);
     const __m512bh y2 = (__m512bh)_mm512_maskz_loadu_epi16(m, w2 + k);
     const __m512bh y3 = (__m512bh)_mm512_maskz_loadu_epi16(m, w3 + k);
-#define DIFFLM_DOT(i, j) c##i##j = _mm512_dpbf16_ps(c##i##j, x##i, y##j);
     DIFFLM_ACC16(DIFFLM_DOT)
-#undef DIFFLM_DOT
   }
+#undef DIFFLM_DOT
   reduce_4x4_into(c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33, C,
                   ldc, acc_c);
 }
