@@ -148,7 +148,7 @@ std::vector<CudaDeviceInfo> cuda_devices(std::string* why, bool with_free_memory
     out.push_back(d);
   }
   if (restore && with_free_memory) cudaSetDevice(current);  // the caller's device as it was
-  if (out.empty() && why) *why = "no usable CUDA device: " + left_out;
+  if (why) *why = out.empty() ? "no usable CUDA device: " + left_out : left_out;
   return out;
 }
 

@@ -53,7 +53,10 @@ export interface NativeDevices {
   /** Whether this binary contains the CUDA backend. */
   cudaBuilt: boolean;
   cuda: NativeCudaDevice[];
-  /** Why `cuda` is empty (no CUDA in this build, no driver, no device); "" otherwise. */
+  /**
+   * Why `cuda` is empty (no CUDA in this build, no driver, no device, only GPUs older than
+   * compute capability 7.5); otherwise the GPUs left out for their age, or "".
+   */
   reason: string;
 }
 

@@ -20,8 +20,9 @@ struct CudaDeviceInfo {
 // Whether this binary was built with the CUDA backend.
 bool cuda_built();
 // Usable CUDA devices (compute capability 7.5 or newer); empty when none (or no driver). `why`
-// says why when empty, and names the devices left out for their compute capability. Free memory
-// is queried only with `with_free_memory`: it creates a CUDA context on every device.
+// says why when empty; otherwise it names the devices left out for their compute capability, if
+// any. Free memory is queried only with `with_free_memory`: it creates a CUDA context on every
+// device.
 std::vector<CudaDeviceInfo> cuda_devices(std::string* why, bool with_free_memory = true);
 // A backend on the usable device `index` (of cuda_devices()); throws
 // EngineError(InvalidArgument) saying why when impossible.
