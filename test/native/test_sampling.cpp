@@ -10,6 +10,7 @@
 
 #include "decode/confidence.h"
 #include "decode/masked.h"
+#include "decode/rng_lanes.h"
 #include "decode/sampling.h"
 #include "decode/select.h"
 #include "errors.h"
@@ -413,4 +414,24 @@ TEST(select_commits_top_k) {
   CHECK((select_commits(conf, elig, 4, CommitRule::top_k(2)) == std::vector<int64_t>{3, 0}));
   CHECK((select_commits(conf, elig, 4, CommitRule::top_k(9)) == std::vector<int64_t>{3, 0, 2}));
   CHECK(select_commits(conf, elig, 4, CommitRule::top_k(0)).empty());
+}
+
+TEST(uniform01_lanes_equal_uniform01_bit_for_bit) {
+  // Eight draws side by side against one at a time, on counters that use every word: steps past
+  // 2^32, both streams, positions and indices near the 32-bit edges.
+  std::mt19937_64 rng(17);
+  int64_t differ = 0, draws = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    const uint64_t seed = rng(), step = trial % 3 ? rng() % 1000 : rng();
+    const uint64_t pos = trial % 5 ? rng() % 4096 : 0xffffffffu - rng() % 8;
+    const uint64_t index0 = trial % 7 ? rng() % 200000 : 0x7fffffffu - 7;
+    const RngStream stream = trial % 2 ? RngStream::Gumbel : RngStream::Remask;
+    double lanes[kRngLanes];
+    uniform01_lanes(seed, stream, step, pos, index0, lanes);
+    for (int l = 0; l < kRngLanes; ++l, ++draws) {
+      const double one = uniform01(seed, stream, step, pos, index0 + l);
+      differ += std::memcmp(&one, &lanes[l], sizeof one) != 0;
+    }
+  }
+  CHECK_MSG(differ == 0, differ << " of " << draws << " draws differ");
 }

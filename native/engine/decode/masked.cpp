@@ -9,6 +9,7 @@
 #include "../errors.h"
 #include "../rng.h"
 #include "confidence.h"
+#include "rng_lanes.h"
 #include "schedule.h"
 
 namespace difflm {
@@ -122,10 +123,30 @@ Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int
     // skipping for T < 1e-300).
     const bool prune = req.temperature >= 1e-300;
     const double reach = prune ? kGumbelNoiseMax * req.temperature : kInf;
+    const auto hopeless = [&](int64_t v) {
+      return logits[v] == neg_inf || logits[v] + reach < best;
+    };
+    // Draws come kRngLanes at a time (rng_lanes.h; the same values) for a run of that many
+    // tokens where at least two may need one; run `batched` holds lanes[], -1 for none.
+    double lanes[kRngLanes];
+    int64_t batched = -1, looked = -1;
     for (int64_t v = 0; v < vocab; ++v) {
-      if (logits[v] == neg_inf || logits[v] + reach < best) continue;
-      const double u = uniform01(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
-                                 static_cast<uint64_t>(pos), static_cast<uint64_t>(v));
+      if (hopeless(v)) continue;
+      const int64_t run = v - v % kRngLanes;
+      if (run != looked && run + kRngLanes <= vocab) {
+        looked = run;
+        int live = 0;
+        for (int64_t w = v; w < run + kRngLanes; ++w) live += !hopeless(w);
+        if (live >= 4) {
+          uniform01_lanes(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
+                          static_cast<uint64_t>(pos), static_cast<uint64_t>(run), lanes);
+          batched = run;
+        }
+      }
+      const double u = run == batched
+                           ? lanes[v - run]
+                           : uniform01(req.seed, RngStream::Gumbel, static_cast<uint64_t>(step),
+                                       static_cast<uint64_t>(pos), static_cast<uint64_t>(v));
       if (prune && logits[v] + req.temperature * gumbel_noise_bound(u) < best) continue;
       const double score = logits[v] - req.temperature * std::log(-std::log(u));
       if (score > best) {
