@@ -3,14 +3,9 @@
 // be a multiple of anything. Target attributes (not file-wide flags) keep every inline function
 // shared with other files compiled for the baseline CPU.
 #include "gemm.h"
+#include "x86_intrinsics.h"
 
 #if defined(__x86_64__)
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which -Wextra
-// reports as uninitialised use; the values are fully overwritten.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-
 #define DIFFLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #define DIFFLM_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma,f16c")))
 

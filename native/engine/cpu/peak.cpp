@@ -7,14 +7,7 @@
 
 #include "cpu_features.h"
 #include "thread_pool.h"
-
-#if defined(__x86_64__)
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which -Wextra
-// reports as uninitialised use; the values are fully overwritten.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#endif
+#include "x86_intrinsics.h"
 
 namespace difflm {
 

@@ -1,14 +1,7 @@
 #include "rng_lanes.h"
 
-#if defined(__x86_64__)
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which -Wextra
-// reports as uninitialised use (as in gemm_avx512.cpp); the values are fully overwritten.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#endif
-
 #include "../cpu/cpu_features.h"
+#include "../cpu/x86_intrinsics.h"
 
 namespace difflm {
 
