@@ -42,7 +42,7 @@ __global__ void __launch_bounds__(256)
                      const float* __restrict__ v, float* __restrict__ out, int nq, int nk,
                      int n_heads, int group, int hd, int64_t q_pos0, bool causal, float scale,
                      Layout L) {
-  extern __shared__ __align__(16) float smem[];
+  DIFFLM_DYNAMIC_SMEM(float, smem, 16);
   const int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int bq = nw * kRows;
   float* Qs = smem;
@@ -189,8 +189,8 @@ void launch(const float* q, const float* k, const float* v, float* out, int nq, 
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));  // as the CPU computes it
   const dim3 grid(ceil_div(nq, nw * kRows), n_heads);
-  kernel<<<grid, nw * 32, smem, st>>>(q, k, v, out, nq, nk, n_heads, group, hd, q_pos0, causal,
-                                      scale, L);
+  DIFFLM_LAUNCH(kernel, grid, nw * 32, smem, st, q, k, v, out, nq, nk, n_heads, group, hd, q_pos0,
+                causal, scale, L);
   CUDA_CHECK_LAUNCH("attention_kernel");
 }
 

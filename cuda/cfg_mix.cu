@@ -18,8 +18,8 @@ void cfg_mix(float* c, const float* u, int64_t n, float scale, Stream s) {
   if (n <= 0) return;
   const int threads = 256;
   const int64_t blocks = ceil_div<int64_t>(n, threads);
-  cfg_mix_kernel<<<static_cast<unsigned>(blocks < 65535 ? blocks : 65535), threads, 0,
-                   to_stream(s)>>>(c, u, n, scale);
+  DIFFLM_LAUNCH(cfg_mix_kernel, static_cast<unsigned>(blocks < 65535 ? blocks : 65535), threads, 0,
+                to_stream(s), c, u, n, scale);
   CUDA_CHECK_LAUNCH("cfg_mix_kernel");
 }
 

@@ -56,6 +56,23 @@ namespace cuda {
                                   std::string("cuda: ") + (msg) + " (" #cond ")"); \
   } while (0)
 
+// Kernel launches are written DIFFLM_LAUNCH(kernel, grid, block, smem, stream, args...) (a kernel
+// whose template arguments hold a comma goes in parentheses) and dynamic shared memory
+// DIFFLM_DYNAMIC_SMEM(type, name, alignment): with nvcc these are the usual <<<...>>> and
+// `extern __shared__` array; test/cuda-emu (DIFFLM_SIMT_EMU) runs the same kernels on the CPU.
+#if defined(DIFFLM_SIMT_EMU)
+#define DIFFLM_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  ::difflm_emu::launch(#kernel, kernel, grid, block, smem, stream __VA_OPT__(, ) __VA_ARGS__)
+#define DIFFLM_DYNAMIC_SMEM(T, name, align) \
+  T* name = static_cast<T*>(::difflm_emu::dynamic_smem(align))
+#else
+#define DIFFLM_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+#define DIFFLM_DYNAMIC_SMEM(T, name, align) \
+  extern __shared__ __align__(align)        \
+  T name[]
+#endif
+
 inline cudaStream_t to_stream(Stream s) {
   return static_cast<cudaStream_t>(s);
 }
@@ -173,9 +190,13 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
 
 // IEEE binary16 to float: exact for all inputs, the hardware conversion (cvt.f32.f16).
 __device__ __forceinline__ float f16_bits_to_f32(uint16_t h) {
+#if defined(DIFFLM_SIMT_EMU)
+  return f16_to_f32(h);
+#else
   float f;
   asm("{ .reg .b16 t; mov.b16 t, %1; cvt.f32.f16 %0, t; }" : "=f"(f) : "h"(h));
   return f;
+#endif
 }
 
 // Round to nearest even (cvt.rn.f16.f32), overflow to inf, subnormals kept: the same values as
@@ -184,9 +205,13 @@ __device__ __forceinline__ uint16_t f32_to_f16_bits(float f) {
   const uint32_t bits = __float_as_uint(f);
   if ((bits & 0x7fffffffu) > 0x7f800000u)
     return static_cast<uint16_t>(((bits >> 16) & 0x8000u) | 0x7e00u);
+#if defined(DIFFLM_SIMT_EMU)
+  return f32_to_f16(f);
+#else
   uint16_t h;
   asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
   return h;
+#endif
 }
 
 // Element i of a weight row of type t as float32 (device twin of difflm::load_as_f32).

@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(kEwThreads)
 void swiglu(const float* gate, const float* up, float* out, int64_t n, Stream s) {
   CUDA_REQUIRE(n >= 0, "swiglu: negative size");
   if (n == 0) return;
-  swiglu_kernel1<<<ew_blocks(n), kEwThreads, 0, to_stream(s)>>>(gate, up, out, n);
+  DIFFLM_LAUNCH(swiglu_kernel1, ew_blocks(n), kEwThreads, 0, to_stream(s), gate, up, out, n);
   CUDA_CHECK_LAUNCH("swiglu_kernel1");
 }
 
@@ -75,8 +75,8 @@ void add(float* x, const float* y, int64_t n, Stream s) {
   CUDA_REQUIRE(n >= 0, "add: negative size");
   if (n == 0) return;
   const bool vec = is_aligned(x, 16) && is_aligned(y, 16);
-  add_kernel1<<<ew_blocks(vec ? ceil_div<int64_t>(n, 4) : n), kEwThreads, 0, to_stream(s)>>>(
-      x, y, n, vec);
+  DIFFLM_LAUNCH(add_kernel1, ew_blocks(vec ? ceil_div<int64_t>(n, 4) : n), kEwThreads, 0,
+                to_stream(s), x, y, n, vec);
   CUDA_CHECK_LAUNCH("add_kernel1");
 }
 
@@ -88,13 +88,16 @@ void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int
   const cudaStream_t st = to_stream(s);
   switch (dt) {
     case DType::F32:
-      embedding_kernel1<DType::F32><<<blocks, kEwThreads, 0, st>>>(table, dim, ids, n, out);
+      DIFFLM_LAUNCH(embedding_kernel1<DType::F32>, blocks, kEwThreads, 0, st, table, dim, ids, n,
+                    out);
       break;
     case DType::F16:
-      embedding_kernel1<DType::F16><<<blocks, kEwThreads, 0, st>>>(table, dim, ids, n, out);
+      DIFFLM_LAUNCH(embedding_kernel1<DType::F16>, blocks, kEwThreads, 0, st, table, dim, ids, n,
+                    out);
       break;
     case DType::BF16:
-      embedding_kernel1<DType::BF16><<<blocks, kEwThreads, 0, st>>>(table, dim, ids, n, out);
+      DIFFLM_LAUNCH(embedding_kernel1<DType::BF16>, blocks, kEwThreads, 0, st, table, dim, ids, n,
+                    out);
       break;
   }
   CUDA_CHECK_LAUNCH("embedding_kernel1");

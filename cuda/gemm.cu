@@ -145,9 +145,11 @@ void launch_round(const float* A, uint16_t* dst, int64_t n, cudaStream_t st) {
   const int64_t work = vec ? n / 4 : n;
   const int64_t blocks = std::min<int64_t>(ceil_div<int64_t>(work, threads), 65536);
   if (vec) {
-    round_a_kernel<kBf16, true><<<static_cast<unsigned>(blocks), threads, 0, st>>>(A, dst, n);
+    DIFFLM_LAUNCH((round_a_kernel<kBf16, true>), static_cast<unsigned>(blocks), threads, 0, st, A,
+                  dst, n);
   } else {
-    round_a_kernel<kBf16, false><<<static_cast<unsigned>(blocks), threads, 0, st>>>(A, dst, n);
+    DIFFLM_LAUNCH((round_a_kernel<kBf16, false>), static_cast<unsigned>(blocks), threads, 0, st, A,
+                  dst, n);
   }
   CUDA_CHECK_LAUNCH("round_a_kernel");
 }
@@ -155,7 +157,7 @@ void launch_round(const float* A, uint16_t* dst, int64_t n, cudaStream_t st) {
 template <DType TA, DType TW>
 void launch_simt(const void* A, const void* W, float* C, int M, int N, int K, cudaStream_t st) {
   const dim3 grid(ceil_div(N, kSBN), ceil_div(M, kSBM));
-  gemm_simt_kernel<TA, TW><<<grid, 256, 0, st>>>(A, W, C, M, N, K);
+  DIFFLM_LAUNCH((gemm_simt_kernel<TA, TW>), grid, 256, 0, st, A, W, C, M, N, K);
   CUDA_CHECK_LAUNCH("gemm_simt_kernel");
 }
 

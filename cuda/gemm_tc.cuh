@@ -31,7 +31,9 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
 
 // 16-byte global->shared copy; src_bytes < 16 zero-fills the rest (0: pure zero fill, src unread).
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#if defined(DIFFLM_SIMT_EMU)
+  ::difflm_emu::cp_async16(smem, gmem, src_bytes);
+#elif !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)), "l"(gmem),
                "r"(src_bytes)
                : "memory");
@@ -40,13 +42,17 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src
 #endif
 }
 __device__ __forceinline__ void cp_async_commit() {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#if defined(DIFFLM_SIMT_EMU)
+  ::difflm_emu::cp_async_commit();
+#elif !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
 }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#if defined(DIFFLM_SIMT_EMU)
+  ::difflm_emu::cp_async_wait(N);
+#elif !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
 }
@@ -55,7 +61,9 @@ __device__ __forceinline__ void cp_async_wait() {
 // in r[j] the elements (row lane/4, cols 2*(lane%4) .. +1) of matrix j (PTX ISA, "Warp-level
 // matrix load instruction: ldmatrix").
 __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void* smem) {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 750
+#if defined(DIFFLM_SIMT_EMU)
+  ::difflm_emu::ldmatrix_x4(r, smem);
+#elif !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 750
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_u32(smem))
@@ -73,6 +81,10 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void* smem) {
 //   C 16x8, d[0],d[1]: (row g, cols 2t, 2t+1), d[2],d[3]: (row g+8, cols 2t, 2t+1)
 template <bool kBf16>
 __device__ __forceinline__ void mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#if defined(DIFFLM_SIMT_EMU)
+  ::difflm_emu::mma16816(d, a, b, kBf16);
+  return;
+#endif
   if (kBf16) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
     asm volatile(
@@ -196,7 +208,7 @@ template <class T, bool kBf16, bool kAsync>
 __global__ void __launch_bounds__(T::kThreads, T::MIN_BLOCKS)
     gemm16_kernel(const uint16_t* __restrict__ A16, const uint16_t* __restrict__ W,
                   float* __restrict__ C, int M, int N, int K) {
-  extern __shared__ __align__(16) uint16_t smem[];
+  DIFFLM_DYNAMIC_SMEM(uint16_t, smem, 16);
   uint16_t* As = smem;                           // [STAGES][BM][LDS]
   uint16_t* Bs = smem + T::STAGES * T::A_ELEMS;  // [STAGES][BN][LDS]
 
@@ -293,7 +305,8 @@ void launch(const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int 
   }
   const int64_t blocks = static_cast<int64_t>(ceil_div(M, T::BM)) * ceil_div(N, T::BN);
   CUDA_REQUIRE(blocks <= 0x7fffffff, "gemm: grid too large");
-  kernel<<<static_cast<unsigned>(blocks), T::kThreads, T::SMEM, st>>>(A16, W, C, M, N, K);
+  DIFFLM_LAUNCH(kernel, static_cast<unsigned>(blocks), T::kThreads, T::SMEM, st, A16, W, C, M, N,
+                K);
   CUDA_CHECK_LAUNCH("gemm16_kernel");
 }
 

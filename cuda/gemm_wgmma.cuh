@@ -150,7 +150,7 @@ __global__ void __launch_bounds__(256, T::MIN_BLOCKS)
     gemm_wgmma_kernel(const uint16_t* __restrict__ A16, const uint16_t* __restrict__ W,
                       float* __restrict__ C, int M, int N, int K) {
 #if defined(DIFFLM_WGMMA)
-  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  DIFFLM_DYNAMIC_SMEM(uint8_t, smem_raw, 1024);
   const uint32_t base = (smem_addr(smem_raw) + 1023u) & ~1023u;
 
   const int tiles_m = (M + T::BM - 1) / T::BM, tiles_n = (N + T::BN - 1) / T::BN;
@@ -262,7 +262,7 @@ inline bool wgmma_available(cudaStream_t st) {
     int major = 0, found = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     if (major == 9) {
-      probe_kernel<<<1, 1, 0, st>>>();
+      DIFFLM_LAUNCH(probe_kernel, 1, 1, 0, st);
       CUDA_CHECK_LAUNCH("wgmma probe_kernel");
       CUDA_CHECK(cudaMemcpyFromSymbolAsync(&found, g_wgmma_flag, sizeof(int), 0,
                                            cudaMemcpyDeviceToHost, st));
@@ -282,7 +282,8 @@ void launch(const uint16_t* A16, const uint16_t* W, float* C, int M, int N, int 
   allow_dynamic_smem(kernel, static_cast<int>(T::SMEM), done);
   const int64_t blocks = static_cast<int64_t>(ceil_div(M, T::BM)) * ceil_div(N, T::BN);
   CUDA_REQUIRE(blocks <= 0x7fffffff, "gemm: grid too large");
-  kernel<<<static_cast<unsigned>(blocks), T::kThreads, T::SMEM, st>>>(A16, W, C, M, N, K);
+  DIFFLM_LAUNCH(kernel, static_cast<unsigned>(blocks), T::kThreads, T::SMEM, st, A16, W, C, M, N,
+                K);
   CUDA_CHECK_LAUNCH("gemm_wgmma_kernel");
 }
 

@@ -130,8 +130,8 @@ template <DType ET>
 void knn_launch(dim3 grid, const float* x, int64_t rows, int64_t dim, const void* E, int64_t vocab,
                 const float* e_norms, bool cosine, int64_t tiles_per_block,
                 unsigned long long* keys, cudaStream_t s) {
-  knn_round_kernel1<ET>
-      <<<grid, kKnnThreads, 0, s>>>(x, rows, dim, E, vocab, e_norms, cosine, tiles_per_block, keys);
+  DIFFLM_LAUNCH(knn_round_kernel1<ET>, grid, kKnnThreads, 0, s, x, rows, dim, E, vocab, e_norms,
+                cosine, tiles_per_block, keys);
   CUDA_CHECK_LAUNCH("knn_round_kernel1");
 }
 
@@ -173,8 +173,8 @@ void knn_round(const float* x, int64_t rows, int64_t dim, const void* E, DType e
                               st);
       break;
   }
-  knn_finish_kernel1<<<static_cast<unsigned>(ceil_div<int64_t>(rows, 256)), 256, 0, st>>>(
-      keys, rows, out);
+  DIFFLM_LAUNCH(knn_finish_kernel1, static_cast<unsigned>(ceil_div<int64_t>(rows, 256)), 256, 0, st,
+                keys, rows, out);
   CUDA_CHECK_LAUNCH("knn_finish_kernel1");
 }
 

@@ -47,27 +47,28 @@ __global__ void gather_tokens_kernel(const int32_t* canvas, const int32_t* idx, 
 
 void iota64(int64_t* out, int64_t n, int64_t start, Stream s) {
   if (n <= 0) return;
-  iota64_kernel<<<grid_for(n), kThreads, 0, to_stream(s)>>>(out, n, start);
+  DIFFLM_LAUNCH(iota64_kernel, grid_for(n), kThreads, 0, to_stream(s), out, n, start);
   CUDA_CHECK_LAUNCH("iota64_kernel");
 }
 
 void remask_confidence(double* confidence, int64_t n, int64_t row0, uint64_t seed, int64_t step,
                        Stream s) {
   if (n <= 0) return;
-  remask_confidence_kernel<<<grid_for(n), kThreads, 0, to_stream(s)>>>(confidence, n, row0, seed,
-                                                                       step);
+  DIFFLM_LAUNCH(remask_confidence_kernel, grid_for(n), kThreads, 0, to_stream(s), confidence, n,
+                row0, seed, step);
   CUDA_CHECK_LAUNCH("remask_confidence_kernel");
 }
 
 void mask_eligible(const int32_t* canvas, int64_t n, int32_t mask_id, uint8_t* eligible, Stream s) {
   if (n <= 0) return;
-  mask_eligible_kernel<<<grid_for(n), kThreads, 0, to_stream(s)>>>(canvas, n, mask_id, eligible);
+  DIFFLM_LAUNCH(mask_eligible_kernel, grid_for(n), kThreads, 0, to_stream(s), canvas, n, mask_id,
+                eligible);
   CUDA_CHECK_LAUNCH("mask_eligible_kernel");
 }
 
 void gather_tokens(const int32_t* canvas, const int32_t* idx, int64_t k, int32_t* out, Stream s) {
   if (k <= 0) return;
-  gather_tokens_kernel<<<grid_for(k), kThreads, 0, to_stream(s)>>>(canvas, idx, k, out);
+  DIFFLM_LAUNCH(gather_tokens_kernel, grid_for(k), kThreads, 0, to_stream(s), canvas, idx, k, out);
   CUDA_CHECK_LAUNCH("gather_tokens_kernel");
 }
 

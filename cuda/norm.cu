@@ -36,7 +36,8 @@ __global__ void __launch_bounds__(kNormThreads)
 template <DType WT>
 void rmsnorm_launch(const float* x, int64_t rows, int64_t dim, const void* w, float eps, float* out,
                     cudaStream_t s) {
-  rmsnorm_kernel1<WT><<<static_cast<unsigned>(rows), kNormThreads, 0, s>>>(x, dim, w, eps, out);
+  DIFFLM_LAUNCH(rmsnorm_kernel1<WT>, static_cast<unsigned>(rows), kNormThreads, 0, s, x, dim, w,
+                eps, out);
   CUDA_CHECK_LAUNCH("rmsnorm_kernel1");
 }
 

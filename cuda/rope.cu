@@ -43,8 +43,8 @@ void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
   if (n == 0) return;
   // Grid-stride loop; 64k blocks of 256 cover every realistic size in one sweep.
   const int64_t blocks = std::min<int64_t>(ceil_div<int64_t>(n, kRopeThreads), 65536);
-  rope_kernel1<<<static_cast<unsigned>(blocks), kRopeThreads, 0, to_stream(s)>>>(
-      x, rows, heads, half, pos0, cos, sin);
+  DIFFLM_LAUNCH(rope_kernel1, static_cast<unsigned>(blocks), kRopeThreads, 0, to_stream(s), x, rows,
+                heads, half, pos0, cos, sin);
   CUDA_CHECK_LAUNCH("rope_kernel1");
 }
 

@@ -374,9 +374,8 @@ template <bool kGumbel, bool kConf, bool kFilter = false>
 void sample_launch(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
                    const SampleArgs& a, int32_t* tokens, double* confidence,
                    unsigned long long* flag, cudaStream_t s) {
-  sample_rows_kernel<kGumbel, kConf, kFilter>
-      <<<static_cast<unsigned>(rows), kSampleThreads, 0, s>>>(logits, vocab, positions, a, tokens,
-                                                              confidence, flag);
+  DIFFLM_LAUNCH((sample_rows_kernel<kGumbel, kConf, kFilter>), static_cast<unsigned>(rows),
+                kSampleThreads, 0, s, logits, vocab, positions, a, tokens, confidence, flag);
   CUDA_CHECK_LAUNCH("sample_rows_kernel");
 }
 

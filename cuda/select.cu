@@ -106,8 +106,8 @@ void select_commit(const double* confidence, const int32_t* tokens, const uint8_
   CUDA_REQUIRE(n >= 0 && n <= 0x7fffffff, "select_commit: bad position count");
   if (n == 0 && k <= 0) return;
   // One block: the ranks need every confidence, and n is small.
-  select_commit_kernel1<<<1, kSelectThreads, 0, to_stream(s)>>>(confidence, tokens, eligible, n, k,
-                                                                canvas, committed);
+  DIFFLM_LAUNCH(select_commit_kernel1, 1, kSelectThreads, 0, to_stream(s), confidence, tokens,
+                eligible, n, k, canvas, committed);
   CUDA_CHECK_LAUNCH("select_commit_kernel1");
 }
 
@@ -115,8 +115,8 @@ void select_threshold(const double* confidence, const int32_t* tokens, const uin
                       int64_t n, double threshold, int32_t* canvas, int32_t* committed,
                       int32_t* n_committed, Stream s) {
   CUDA_REQUIRE(n >= 0 && n <= 0x7fffffff, "select_threshold: bad position count");
-  select_threshold_kernel1<<<1, kSelectThreads, 0, to_stream(s)>>>(
-      confidence, tokens, eligible, n, threshold, canvas, committed, n_committed);
+  DIFFLM_LAUNCH(select_threshold_kernel1, 1, kSelectThreads, 0, to_stream(s), confidence, tokens,
+                eligible, n, threshold, canvas, committed, n_committed);
   CUDA_CHECK_LAUNCH("select_threshold_kernel1");
 }
 

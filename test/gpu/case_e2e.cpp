@@ -91,7 +91,7 @@ GPU_CASE(e2e_fixtures_match_cpu_and_reference) {
 
 // A random-weight model of LLaDA-8B shape in BF16, built in memory (distinct random data per
 // tensor, drawn from one pool), generating 256 tokens with 256 steps after a 32-token prompt.
-GPU_CASE(e2e_llada8b_shape_generate_timing) {
+GPU_CASE_LARGE(e2e_llada8b_shape_generate_timing) {
   LladaSpec s;
   s.d_model = 4096, s.n_layers = 32, s.n_heads = 32, s.n_kv_heads = 32, s.mlp_hidden = 12288;
   s.vocab = 126464, s.max_seq_len = 4096, s.rope_theta = 500000, s.rms_eps = 1e-5;

@@ -157,7 +157,7 @@ GPU_CASE(gemm_pipeline_and_alignment) {
   check_gemm(rng, DType::F32, 129, 65, 17, false, 1, 0);
 }
 
-GPU_CASE(gemm_llada_bf16) {
+GPU_CASE_LARGE(gemm_llada_bf16) {
   std::mt19937 rng(203);
   difflm::ThreadPool pool(cpu_threads());
   // Inputs are a 4 Mi-element random block repeated (row-major index i -> block[i % P]): host
@@ -286,7 +286,7 @@ GPU_CASE(attention_shapes) {
   }
 }
 
-GPU_CASE(attention_llada) {
+GPU_CASE_LARGE(attention_llada) {
   std::mt19937 rng(302);
   difflm::ThreadPool pool(cpu_threads());
   const int64_t H = 32, hd = 128, sub = 32;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "harness.h"
 
@@ -125,6 +126,7 @@ std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale) {
 }
 
 double time_ms(const std::function<void()>& launch, int reps) {
+  if (kEmulated) return std::numeric_limits<double>::quiet_NaN();
   // A buffer twice the L2 size, rewritten before every timed run so no run starts with its
   // inputs in L2 (as llm.c's benchmark_kernel does).
   static DeviceBuffer* flush = nullptr;
@@ -160,6 +162,7 @@ double time_ms(const std::function<void()>& launch, int reps) {
 
 void report(const std::string& kernel, const std::string& shape, double ms, double flops,
             double bytes) {
+  if (kEmulated) return;
   rows().push_back({kernel, shape, ms, flops, bytes});
   std::printf("      time  %s %s: %.4f ms\n", kernel.c_str(), shape.c_str(), ms);
   std::fflush(stdout);

@@ -15,21 +15,34 @@ namespace difflm_gpu {
 void cuda_check(int status, const char* what, const char* file, int line);
 #define CK(call) ::difflm_gpu::cuda_check(static_cast<int>(call), #call, __FILE__, __LINE__)
 
+// Whether this is difflm_gpu_check_emu (test/cuda-emu: the kernels run on the CPU): nothing is
+// timed there, and the cases at LLaDA-8B size (GPU_CASE_LARGE) are left out, saying so.
+#if defined(DIFFLM_GPU_CHECK_EMULATED)
+constexpr bool kEmulated = true;
+#else
+constexpr bool kEmulated = false;
+#endif
+
 struct Case {
   const char* name;
   std::function<void()> fn;
+  bool large;  // LLaDA-8B-size work: hours on the emulator
 };
 std::vector<Case>& cases();
 struct Register {
-  Register(const char* name, std::function<void()> fn) { cases().push_back({name, fn}); }
+  Register(const char* name, std::function<void()> fn, bool large) {
+    cases().push_back({name, fn, large});
+  }
 };
 #define GPU_CASE_CAT2(a, b) a##b
 #define GPU_CASE_CAT(a, b) GPU_CASE_CAT2(a, b)
-#define GPU_CASE(name)                                                                       \
-  static void GPU_CASE_CAT(gpu_case_, name)();                                               \
-  static ::difflm_gpu::Register GPU_CASE_CAT(gpu_reg_, name)(#name,                          \
-                                                             GPU_CASE_CAT(gpu_case_, name)); \
+#define GPU_CASE_DEFINE(name, large)                                                               \
+  static void GPU_CASE_CAT(gpu_case_, name)();                                                     \
+  static ::difflm_gpu::Register GPU_CASE_CAT(gpu_reg_, name)(#name, GPU_CASE_CAT(gpu_case_, name), \
+                                                             large);                               \
   static void GPU_CASE_CAT(gpu_case_, name)()
+#define GPU_CASE(name) GPU_CASE_DEFINE(name, false)
+#define GPU_CASE_LARGE(name) GPU_CASE_DEFINE(name, true)
 
 // Records a comparison: relative L2 error of `got` against `want` must be <= tol; any NaN or
 // size mismatch fails. Prints one line; returns whether it passed.
@@ -84,6 +97,7 @@ namespace difflm_gpu {
 difflm::cuda::Blas* check_blas(std::string* why = nullptr);
 
 // Times `launch` (after one warm-up) with CUDA events over `reps` runs; milliseconds per run.
+// On the emulator it returns NaN without running `launch`, and report() records nothing.
 double time_ms(const std::function<void()>& launch, int reps = 20);
 
 // Adds a row to the final table: kernel, shape, time, and achieved TFLOP/s and GB/s against the

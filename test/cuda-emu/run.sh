@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the GPU check on the SIMT emulator (this folder): the CUDA kernels, the CUDA backend and the
+# end-to-end fixture runs execute on the CPU against the CPU backend, so a machine with nvcc but
+# no GPU (CI) runs them on every change. Two processes (the end-to-end cases and the rest) share
+# the cores; then the GEMM cases again as compute capability 7.5 and 8.6 devices, whose kernels
+# differ (TcSync and the float32 path for BF16; TcSmall). Only failures, skips and the summaries
+# are printed.
+# Usage: bash test/cuda-emu/run.sh [build-dir]
+set -euo pipefail
+bin="${1:-build}/difflm_gpu_check_emu"
+if [ ! -x "$bin" ]; then
+  if command -v nvcc >/dev/null; then
+    echo "FAIL  $bin was not built although nvcc is present" >&2
+    exit 1
+  fi
+  echo "difflm_gpu_check_emu: not built (no nvcc, so no CUDA backend to check)"
+  exit 0
+fi
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+status=0
+"$bin" e2e >"$logs/e2e.txt" 2>&1 &
+e2e=$!
+"$bin" '!e2e' >"$logs/kernels.txt" 2>&1 || status=1
+wait "$e2e" || status=1
+DIFFLM_EMU_CC=75 "$bin" gemm_ >"$logs/gemm-sm75.txt" 2>&1 || status=1
+DIFFLM_EMU_CC=86 "$bin" gemm_ >"$logs/gemm-sm86.txt" 2>&1 || status=1
+for part in kernels e2e gemm-sm75 gemm-sm86; do
+  echo "== emulated GPU check: $part"
+  grep -vE '^(ok|==) ' "$logs/$part.txt" || true
+done
+exit $status
