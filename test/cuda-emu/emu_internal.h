@@ -13,6 +13,13 @@ void set_last_error(cudaError_t e);
 // A fault inside a kernel: like on a GPU, every later call fails (the context is unusable).
 void set_sticky_fault(const std::string& why);
 bool has_sticky_fault();
+void clear_sticky_fault();  // for the emulator's own tests only
+// Fault injection, for the check's cases that a real GPU cannot produce on demand: the n-th
+// kernel launch from now faults (sticky, as a crashed kernel), and from the n-th device
+// allocation from now on every allocation reports out of memory (n < 0: stop).
+void inject_launch_fault(long n);
+void inject_allocation_failures(long n);
+bool take_injected_launch_fault();
 // Dynamic shared memory a kernel may use (48 KiB, or what cudaFuncSetAttribute allowed).
 size_t dynamic_smem_limit(const void* kernel);
 // Whether `s` is the default stream or one cudaStreamCreate made and not destroyed.

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs the GPU check on the SIMT emulator (this folder): the CUDA kernels, the CUDA backend and the
-# end-to-end fixture runs execute on the CPU against the CPU backend, so a machine with nvcc but
-# no GPU (CI) runs them on every change. Two processes (the end-to-end cases and the rest) share
-# the cores; then the GEMM cases again as compute capability 7.5 and 8.6 devices, whose kernels
-# differ (TcSync and the float32 path for BF16; TcSmall). Only failures, skips and the summaries
-# are printed.
+# Runs the SIMT emulator (this folder): its self-test, then the GPU check, whose CUDA kernels, CUDA
+# backend and end-to-end fixture runs execute on the CPU against the CPU backend, so a machine
+# with nvcc but no GPU (CI) runs them on every change. Two processes (the end-to-end cases and the
+# rest) share the cores; then the GEMM cases again as compute capability 7.5 and 8.6 devices,
+# whose kernels differ (TcSync and the float32 path for BF16; TcSmall). Only failures, skips and
+# the summaries of the check are printed.
 # Usage: bash test/cuda-emu/run.sh [build-dir]
 set -euo pipefail
 bin="${1:-build}/difflm_gpu_check_emu"
@@ -16,6 +16,8 @@ if [ ! -x "$bin" ]; then
   echo "difflm_gpu_check_emu: not built (no nvcc, so no CUDA backend to check)"
   exit 0
 fi
+# The emulator's own tests first: a check that passes proves little if faults went unreported.
+"${bin%/*}/difflm_emu_self_test"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 status=0

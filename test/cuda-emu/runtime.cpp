@@ -6,6 +6,7 @@
 // context does.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -50,6 +51,17 @@ Device& dev() {
   return d;
 }
 thread_local cudaError_t t_last = cudaSuccess;
+std::atomic<long> g_launch_fault_in{-1}, g_alloc_fail_in{-1};
+
+// Counts an event down to an injected failure: true from the n-th call on (once for launches).
+bool count_down(std::atomic<long>& in, bool once) {
+  long n = in.load();
+  while (n >= 1 && !in.compare_exchange_weak(n, n - 1)) {
+  }
+  if (n != 1) return n == 0 && !once;
+  if (once) in.store(-1);
+  return true;
+}
 
 // Whether [p, p + n) lies inside one live allocation.
 bool inside(const void* p, size_t n) {
@@ -84,6 +96,7 @@ cudaError_t check_copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind
 cudaError_t allocate(void** p, size_t n) {
   Device& d = dev();
   if (!p) return fail(cudaErrorInvalidValue);
+  if (count_down(g_alloc_fail_in, false)) return fail(cudaErrorMemoryAllocation);
   std::lock_guard<std::mutex> lock(d.mu);
   if (n > d.capacity - d.used) return fail(cudaErrorMemoryAllocation);
   void* m = nullptr;
@@ -146,6 +159,23 @@ bool has_sticky_fault() {
   return !d.fault.empty();
 }
 
+void inject_launch_fault(long n) {
+  g_launch_fault_in.store(n < 1 ? -1 : n);
+}
+void inject_allocation_failures(long n) {
+  g_alloc_fail_in.store(n < 1 ? -1 : n);
+}
+bool take_injected_launch_fault() {
+  return count_down(g_launch_fault_in, true);
+}
+
+void clear_sticky_fault() {
+  t_last = cudaSuccess;
+  Device& d = dev();
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.fault.clear();
+}
+
 size_t dynamic_smem_limit(const void* kernel) {
   Device& d = dev();
   std::lock_guard<std::mutex> lock(d.mu);
@@ -163,9 +193,11 @@ bool valid_stream(cudaStream_t s) {
 
 using namespace difflm_emu;
 
-#define EMU_STICKY()                                    \
-  do {                                                  \
-    if (faulted()) return fail(cudaErrorLaunchFailure); \
+// Every call after a kernel fault fails with it (cudaGetLastError reports it too, so it is not
+// stored as the thread's last error).
+#define EMU_STICKY()                              \
+  do {                                            \
+    if (faulted()) return cudaErrorLaunchFailure; \
   } while (0)
 
 extern "C" {

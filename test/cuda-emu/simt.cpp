@@ -159,9 +159,9 @@ void to_scheduler(Run& r, Fiber& f, bool dying) {
 [[noreturn]] void fault(Run& r, const std::string& why) {
   Fiber& f = *r.cur;
   char where[160];
-  std::snprintf(where, sizeof where, " (block %u,%u,%u thread %u,%u,%u)", f.ctx.block_idx.x,
-                f.ctx.block_idx.y, f.ctx.block_idx.z, f.ctx.thread_idx.x, f.ctx.thread_idx.y,
-                f.ctx.thread_idx.z);
+  std::snprintf(where, sizeof where, " (seen in block %u,%u,%u, thread %u,%u,%u)",
+                f.ctx.block_idx.x, f.ctx.block_idx.y, f.ctx.block_idx.z, f.ctx.thread_idx.x,
+                f.ctx.thread_idx.y, f.ctx.thread_idx.z);
   r.fault = true;
   r.why = why + where;
   stacks().dirty = true;
@@ -281,9 +281,12 @@ std::string describe_deadlock(const Run& r) {
   for (const Fiber& f : r.fibers) {
     if (f.state == State::AtBarrier) ++barrier;
     if (f.state == State::AtWarp) {
-      if (++warp == 1)
-        detail = "; e.g. thread " + std::to_string(f.ctx.thread_idx.x) + " waits for mask " +
-                 std::to_string(f.mask);
+      if (++warp == 1) {
+        char m[64];
+        std::snprintf(m, sizeof m, "; e.g. thread %u waits for lanes 0x%08x", f.ctx.thread_idx.x,
+                      f.mask);
+        detail = m;
+      }
     }
   }
   return "deadlock: " + std::to_string(barrier) + " threads wait at __syncthreads, " +
@@ -346,6 +349,10 @@ void trap(const char* why) {
 void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
               const void* kernel, void (*body)(void*), void* arg) {
   if (has_sticky_fault()) return;
+  if (take_injected_launch_fault()) {
+    set_sticky_fault(std::string("kernel ") + name + ": injected fault");
+    return;
+  }
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   if (threads == 0 || threads > kMaxThreads || block.z > 64 || grid.x == 0 || grid.y == 0 ||
       grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535) {

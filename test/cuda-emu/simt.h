@@ -6,13 +6,15 @@
 //
 // What it checks beyond values: a __syncthreads that not every live thread reaches, a warp
 // collective whose mask names a lane that has exited or that is waiting elsewhere, a shuffle
-// from a lane outside the mask, and (built with -DDIFFLM_SANITIZE=ON) out-of-bounds device
-// memory accesses. What it cannot: timing, memory ordering between threads (a fiber runs until it
-// blocks, so a missing barrier shows only when the order the emulator picks breaks it; the order
-// is shuffled per block to make that likelier), and the tensor-core instructions except through
-// the mma.sync, ldmatrix and cp.async that cuda/gemm_tc.cuh uses (emulated below). Floating point
-// follows the host: no FMA contraction (the target is built with -ffp-contract=off), correctly
-// rounded libm.
+// from a lane outside the mask, cp.async data read before its wait (dynamic shared memory and
+// device memory start as 0xff bytes, NaN as floats), and (built with -DDIFFLM_SANITIZE=ON)
+// out-of-bounds device memory accesses. What it cannot: timing; memory ordering between threads
+// (a fiber runs until it blocks, so a missing barrier shows only when the order the emulator
+// picks breaks it; the order is shuffled at every barrier to make that likelier); static
+// __shared__ variables, which keep the previous block's values instead of being poisoned; the
+// tensor-core instructions other than the mma.sync and ldmatrix of cuda/gemm_tc.cuh (emulated in
+// simt.cpp; no wgmma). Floating point follows the host: no FMA contraction (the target is built
+// with -ffp-contract=off), correctly rounded libm.
 #pragma once
 
 #include <cuda_runtime.h>

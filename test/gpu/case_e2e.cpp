@@ -8,8 +8,12 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "check.h"
+#if defined(DIFFLM_GPU_CHECK_EMULATED)
+#include "emu_internal.h"
+#endif
 #include "cuda_backend.h"
 #include "engine.h"
 #include "errors.h"
@@ -22,6 +26,25 @@ using namespace difflm_test;
 
 namespace {
 
+// The request of row `row` of a fixture's generate case `c` (expected.json).
+MaskedRequest fixture_request(const JsonValue& exp, const JsonValue& c, size_t row) {
+  const JsonValue& o = *c.find("options");
+  const JsonValue& special = *exp.find("special_ids");
+  MaskedRequest r;
+  r.prompt = ints(c.find("prompt_ids")->array[row]);
+  r.gen_length = static_cast<int64_t>(num(o, "gen_length", 0));
+  r.steps = static_cast<int64_t>(num(o, "steps", 0));
+  r.block_length = static_cast<int64_t>(num(o, "block_length", 0));
+  r.temperature = num(o, "temperature", 0);
+  r.cfg_scale = num(o, "cfg_scale", 0);
+  r.mask_id = static_cast<int32_t>(num(o, "mask_id", 0));
+  r.eos_id = static_cast<int32_t>(num(special, "eos", -1));
+  r.eot_id = static_cast<int32_t>(num(special, "eot", -1));
+  r.logits_eos_inf = o.find("logits_eos_inf")->boolean;
+  r.confidence_eos_eot_inf = o.find("confidence_eos_eot_inf")->boolean;
+  return r;
+}
+
 void check_fixture(const std::string& name) {
   const std::string dir = "test/fixtures/" + name;
   JsonValue exp = parse_json(read_text(dir + "/expected.json"));
@@ -29,24 +52,10 @@ void check_fixture(const std::string& name) {
   auto gpu = Model::load(fixture_spec(dir, "cuda"));
   const auto ids = ints(*exp.find("logits")->find("input_ids"));
   validate(name + " logits (F32 weights) vs CPU", gpu->logits(ids, {}), cpu->logits(ids, {}), 1e-5);
-  const JsonValue& special = *exp.find("special_ids");
   for (const auto& c : exp.find("generate")->array) {
-    const JsonValue& o = *c.find("options");
-    const auto prompts = c.find("prompt_ids")->array;
     const auto outputs = c.find("output_ids")->array;
-    for (size_t row = 0; row < prompts.size(); ++row) {
-      MaskedRequest r;
-      r.prompt = ints(prompts[row]);
-      r.gen_length = static_cast<int64_t>(num(o, "gen_length", 0));
-      r.steps = static_cast<int64_t>(num(o, "steps", 0));
-      r.block_length = static_cast<int64_t>(num(o, "block_length", 0));
-      r.temperature = num(o, "temperature", 0);
-      r.cfg_scale = num(o, "cfg_scale", 0);
-      r.mask_id = static_cast<int32_t>(num(o, "mask_id", 0));
-      r.eos_id = static_cast<int32_t>(num(special, "eos", -1));
-      r.eot_id = static_cast<int32_t>(num(special, "eot", -1));
-      r.logits_eos_inf = o.find("logits_eos_inf")->boolean;
-      r.confidence_eos_eot_inf = o.find("confidence_eos_eot_inf")->boolean;
+    for (size_t row = 0; row < outputs.size(); ++row) {
+      const MaskedRequest r = fixture_request(exp, c, row);
       const std::string what = name + " " + c.find("name")->string + " row " + std::to_string(row);
       const auto g = gpu->generate(r, {}, {}).canvas;
       validate_exact(what + " ids: CUDA vs CPU", g, cpu->generate(r, {}, {}).canvas);
@@ -88,6 +97,51 @@ GPU_CASE(e2e_fixtures_match_cpu_and_reference) {
     }
   }
 }
+
+#if defined(DIFFLM_GPU_CHECK_EMULATED)
+// Emulator only (a real GPU cannot be made to fail on demand): the issue's "CUDA error
+// mid-generation". Running out of device memory in the middle of a generation is an
+// OutOfMemory error and the model stays usable (the next call gives the CPU's ids); a kernel
+// fault (sticky: the context is lost) is an error saying the model is no longer usable and must
+// be loaded again, and so is every later call on it.
+GPU_CASE(e2e_emulated_faults_mid_generation) {
+  const std::string dir = "test/fixtures/llada-tiny-a";
+  const JsonValue exp = parse_json(read_text(dir + "/expected.json"));
+  const MaskedRequest r = fixture_request(exp, exp.find("generate")->array[0], 0);
+  const auto want = Model::load(fixture_spec(dir, "cpu"))->generate(r, {}, {}).canvas;
+  auto error_of = [&](Model& m) -> std::pair<ErrorCode, std::string> {
+    try {
+      m.generate(r, {}, {});
+    } catch (const EngineError& e) {
+      return {e.code(), e.what()};
+    }
+    return {ErrorCode::Internal, "no error"};
+  };
+  {
+    auto gpu = Model::load(fixture_spec(dir, "cuda"));
+    difflm_emu::inject_allocation_failures(3);
+    const auto [code, msg] = error_of(*gpu);
+    difflm_emu::inject_allocation_failures(-1);
+    expect("out of device memory mid-generation: OutOfMemory", code == ErrorCode::OutOfMemory, msg);
+    validate_exact("after running out of memory: the model still generates the CPU's ids",
+                   gpu->generate(r, {}, {}).canvas, want);
+  }
+  {
+    auto gpu = Model::load(fixture_spec(dir, "cuda"));
+    difflm_emu::inject_launch_fault(40);
+    const auto [code, msg] = error_of(*gpu);
+    expect("kernel fault mid-generation: the error says the model is no longer usable",
+           code == ErrorCode::Internal && msg.find("no longer usable") != std::string::npos &&
+               msg.find("injected fault") != std::string::npos,
+           msg);
+    // The model remembers, even once the device would run again (the later cases need it to).
+    difflm_emu::clear_sticky_fault();
+    const auto [code2, msg2] = error_of(*gpu);
+    expect("after the fault, every call on that model says to load it again",
+           code2 == ErrorCode::Internal && msg2.find("load it again") != std::string::npos, msg2);
+  }
+}
+#endif
 
 // A random-weight model of LLaDA-8B shape in BF16, built in memory (distinct random data per
 // tensor, drawn from one pool), generating 256 tokens with 256 steps after a 32-token prompt.
