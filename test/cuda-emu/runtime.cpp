@@ -71,7 +71,8 @@ bool inside(const void* p, size_t n) {
   auto it = d.allocs.upper_bound(c);
   if (it == d.allocs.begin()) return false;
   --it;
-  return c >= it->first && c + n <= it->first + it->second;
+  const size_t offset = static_cast<size_t>(c - it->first);
+  return offset <= it->second && n <= it->second - offset;
 }
 
 cudaError_t fail(cudaError_t e) {
@@ -84,12 +85,18 @@ bool faulted() {
   return has_sticky_fault();
 }
 
+// A copy must stay inside one device buffer on each device side, and its host side must not be
+// device memory (a swapped kind would work silently here, where both live in host memory).
 cudaError_t check_copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+  if (n == 0 || kind == cudaMemcpyDefault) return cudaSuccess;
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (n == 0) return cudaSuccess;
+  if (dst_dev != inside(dst, 1) || src_dev != inside(src, 1)) return fail(cudaErrorInvalidValue);
   if ((dst_dev && !inside(dst, n)) || (src_dev && !inside(src, n)))
     return fail(cudaErrorInvalidValue);
+  const auto* d = static_cast<const unsigned char*>(dst);
+  const auto* s = static_cast<const unsigned char*>(src);
+  if (d < s + n && s < d + n) return fail(cudaErrorInvalidValue);  // overlap: undefined
   return cudaSuccess;
 }
 
@@ -239,7 +246,10 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorLaunchFailure: {
       Device& d = dev();
       std::lock_guard<std::mutex> lock(d.mu);
-      return d.fault.empty() ? "unspecified launch failure" : d.fault.c_str();
+      if (d.fault.empty()) return "unspecified launch failure";
+      // Kept for good: the caller may hold the text after the fault is cleared (self-test).
+      static std::set<std::string> texts;
+      return texts.insert(d.fault).first->c_str();
     }
     default: return "unknown error";
   }
@@ -340,7 +350,7 @@ cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t) {
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
   EMU_STICKY();
   if (const cudaError_t e = check_copy(dst, src, n, kind)) return e;
-  if (n) std::memmove(dst, src, n);
+  if (n) std::memcpy(dst, src, n);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind,

@@ -90,10 +90,10 @@ __global__ void traps() {
   __trap();
 }
 
-// Lane t copies 16 bytes into shared memory with cp.async and reads them before and after the
-// wait: before, the shared memory is still the emulator's poison.
+// One thread copies 16 bytes into shared memory with cp.async and reads them before and after
+// the wait: before, the destination is undefined (the emulator's poison).
 __global__ void async_copy(const uint32_t* src, uint32_t* before, uint32_t* after) {
-  __shared__ __align__(16) uint32_t s[4];
+  auto* s = static_cast<uint32_t*>(difflm_emu::dynamic_smem(16));
   difflm_emu::cp_async16(s, src, 16);
   difflm_emu::cp_async_commit();
   before[0] = s[0];
@@ -170,7 +170,7 @@ int main() {
     uint32_t* before = device<uint32_t>(1);
     uint32_t* after = device<uint32_t>(1);
     cudaMemcpy(dsrc, src, 16, cudaMemcpyHostToDevice);
-    difflm_emu::launch("async_copy", async_copy, 1, 1, 0, nullptr, dsrc, before, after);
+    difflm_emu::launch("async_copy", async_copy, 1, 1, 16, nullptr, dsrc, before, after);
     expect(host(before, 1)[0] != 7 && host(after, 1)[0] == 7,
            "cp.async data lands at its wait, not before");
   }

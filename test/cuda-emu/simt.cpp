@@ -39,7 +39,7 @@ extern "C" void difflm_emu_switch(void** save, void* to);
 extern "C" void difflm_emu_entry();
 extern "C" void difflm_emu_fiber_main();
 asm(R"(
-  .text
+  .pushsection .text
   .globl difflm_emu_switch
   .type difflm_emu_switch, @function
 difflm_emu_switch:
@@ -72,6 +72,7 @@ difflm_emu_entry:
   call difflm_emu_fiber_main
   ud2
   .size difflm_emu_entry, .-difflm_emu_entry
+  .popsection
 )");
 
 namespace difflm_emu {
@@ -210,12 +211,13 @@ void complete_warp(Run& r, int w, unsigned mask) {
     int src = l;
     switch (x.op) {
       case WarpOp::Idx: src = seg | (x.arg & (x.width - 1)); break;
-      case WarpOp::Xor: src = l ^ x.arg; break;
-      case WarpOp::Down: src = l + x.arg; break;
-      case WarpOp::Up: src = l - x.arg; break;
+      case WarpOp::Xor: src = l ^ (x.arg & 31); break;
+      case WarpOp::Down: src = l + (x.arg & 31); break;
+      case WarpOp::Up: src = l - (x.arg & 31); break;
       default: break;
     }
-    if (src < seg || src >= end || src >= 32) src = l;  // out of the segment: own value
+    // Out of the segment: the lane's own value (xor may read earlier segments, PTX shfl.bfly).
+    if ((x.op != WarpOp::Xor && src < seg) || src >= end || src >= 32) src = l;
     switch (x.op) {
       case WarpOp::Idx:
       case WarpOp::Xor:
@@ -348,11 +350,8 @@ void trap(const char* why) {
 
 void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
               const void* kernel, void (*body)(void*), void* arg) {
+  if (g_run) fault(*g_run, std::string("kernel ") + name + " launched from inside a kernel");
   if (has_sticky_fault()) return;
-  if (take_injected_launch_fault()) {
-    set_sticky_fault(std::string("kernel ") + name + ": injected fault");
-    return;
-  }
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   if (threads == 0 || threads > kMaxThreads || block.z > 64 || grid.x == 0 || grid.y == 0 ||
       grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535) {
@@ -365,6 +364,10 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t
   }
   if (!valid_stream(stream)) {
     set_last_error(cudaErrorInvalidResourceHandle);
+    return;
+  }
+  if (take_injected_launch_fault()) {
+    set_sticky_fault(std::string("kernel ") + name + ": injected fault");
     return;
   }
   Run r;
@@ -384,7 +387,10 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t
   if (r.threads % 32) r.warp_exists[warps - 1] = (1u << (r.threads % 32)) - 1;
   r.rng.seed(rng_seed());
   Stacks& st = stacks();
-  Run* const outer = g_run;
+  if (st.dirty) {  // abandoned frames of an earlier fault left ASan poison on some stacks
+    for (int i = 0; i < kMaxThreads; ++i) EMU_UNPOISON(st.stack(i), kStack);
+    st.dirty = false;
+  }
   g_run = &r;
   for (unsigned bz = 0; bz < grid.z && !r.fault; ++bz)
     for (unsigned by = 0; by < grid.y && !r.fault; ++by)
@@ -401,7 +407,6 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t
           f.lane = i % 32;
           f.warp = i / 32;
           f.stack = st.stack(i);
-          if (st.dirty) EMU_UNPOISON(f.stack, kStack);
           // Initial frame (see difflm_emu_switch): MXCSR and x87 control word, six registers,
           // then the return address difflm_emu_entry; 16-byte aligned at entry.
           auto* top = reinterpret_cast<uint64_t*>(f.stack + kStack - 80);
@@ -413,7 +418,6 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t
           top[7] = reinterpret_cast<uint64_t>(&difflm_emu_entry);
           f.sp = top;
         }
-        st.dirty = false;
         r.live = r.threads;
         r.barrier.clear();
         r.warp_arrived.assign(warps, 0);
@@ -429,8 +433,8 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t
             break;
           }
           Fiber& f = r.fibers[r.ready[r.ready_head++]];
-          if (r.ready_head == r.ready.size()) {
-            r.ready.clear();
+          if (r.ready_head == r.ready.size() || r.ready_head > 4096) {
+            r.ready.erase(r.ready.begin(), r.ready.begin() + static_cast<long>(r.ready_head));
             r.ready_head = 0;
           }
           r.cur = &f;
@@ -439,7 +443,7 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t
           EMU_FINISH_SWITCH(r.sched_fake, nullptr, nullptr);
         }
       }
-  g_run = outer;
+  g_run = nullptr;
   std::free(r.smem);
   if (r.fault) {
     st.dirty = true;
@@ -451,9 +455,30 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t
 // cp.async, ldmatrix and mma.sync (PTX ISA semantics; fragment layouts as in cuda/gemm_tc.cuh)
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// Tensor-core and async-copy instructions exist from these compute capabilities on (PTX ISA
+// target requirements); a kernel that reaches one on an older emulated device would trap there.
+void require_cc(Run& r, int cc, const char* what) {
+  const EmulatedDevice& d = emulated_device();
+  if (d.cc_major * 10 + d.cc_minor < cc)
+    fault(r, std::string(what) + " needs compute capability " + std::to_string(cc / 10) + "." +
+                 std::to_string(cc % 10));
+}
+// These instructions address shared memory only (cuda/gemm_tc.cuh: the dynamic shared memory).
+void require_smem(Run& r, const void* p, size_t n, const char* what) {
+  const auto* c = static_cast<const unsigned char*>(p);
+  if (c < r.smem || c + n > r.smem + r.smem_bytes)
+    fault(r, std::string(what) + ": address outside the block's dynamic shared memory");
+}
+
+}  // namespace
+
 void cp_async16(void* smem, const void* gmem, int src_bytes) {
   Run& r = *g_run;
   Fiber& f = *r.cur;
+  require_cc(r, 80, "cp.async");
+  require_smem(r, smem, 16, "cp.async");
   if (src_bytes < 0 || src_bytes > 16) fault(r, "cp.async: source size out of range");
   if (reinterpret_cast<uintptr_t>(smem) % 16 ||
       (src_bytes && reinterpret_cast<uintptr_t>(gmem) % 16))
@@ -461,6 +486,7 @@ void cp_async16(void* smem, const void* gmem, int src_bytes) {
   PendingCopy c{smem, {}, f.groups};
   if (src_bytes) std::memcpy(c.bytes, gmem, src_bytes);  // zero fill beyond
   f.copies.push_back(c);
+  std::memset(smem, 0xff, 16);  // undefined until the wait: a recycled stage must not look valid
 }
 
 void cp_async_commit() {
@@ -537,12 +563,16 @@ void mma_all(void** data) {
 
 void ldmatrix_x4(uint32_t r[4], const void* smem) {
   LdmatrixLane me{static_cast<const unsigned char*>(smem), r};
+  require_cc(*g_run, 75, "ldmatrix");
+  require_smem(*g_run, smem, 16, "ldmatrix");
   if (reinterpret_cast<uintptr_t>(smem) % 16)
     fault(*g_run, "ldmatrix: row address not 16-byte aligned");
   collective(WarpOp::Sync, 0xffffffffu, reinterpret_cast<uint64_t>(&me), 0, 32, ldmatrix_all);
 }
 
 void mma16816(float d[4], const uint32_t a[4], const uint32_t b[2], bool bf16) {
+  // BF16 mma and the f16 m16n8k16 shape need sm_80; sm_75's f16 is two m16n8k8, the same sum.
+  require_cc(*g_run, bf16 ? 80 : 75, bf16 ? "mma.sync bf16" : "mma.sync f16");
   MmaLane me{d, a, b, bf16};
   collective(WarpOp::Sync, 0xffffffffu, reinterpret_cast<uint64_t>(&me), 0, 32, mma_all);
 }

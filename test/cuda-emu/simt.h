@@ -11,10 +11,15 @@
 // out-of-bounds device memory accesses. What it cannot: timing; memory ordering between threads
 // (a fiber runs until it blocks, so a missing barrier shows only when the order the emulator
 // picks breaks it; the order is shuffled at every barrier to make that likelier); static
-// __shared__ variables, which keep the previous block's values instead of being poisoned; the
-// tensor-core instructions other than the mma.sync and ldmatrix of cuda/gemm_tc.cuh (emulated in
-// simt.cpp; no wgmma). Floating point follows the host: no FMA contraction (the target is built
-// with -ffp-contract=off), correctly rounded libm.
+// __shared__ variables, which keep the previous block's values instead of being poisoned and do
+// not count towards the shared memory limit; __launch_bounds__ (ignored, so a launch above a
+// kernel's bound is not refused); kernels that dereference host pointers, or host code that
+// dereferences device pointers (all memory is host memory); the tensor-core instructions other
+// than the mma.sync and ldmatrix of cuda/gemm_tc.cuh (emulated in simt.cpp; no wgmma). A warp
+// collective whose mask names an exited lane is reported although PTX only waits for the
+// non-exited ones: the project's rule (cuda/common.cuh) is full warps. Floating point follows
+// the host: no FMA contraction (the target is built with -ffp-contract=off), correctly rounded
+// libm.
 #pragma once
 
 #include <cuda_runtime.h>
