@@ -173,6 +173,9 @@ int main() {
     difflm_emu::launch("async_copy", async_copy, 1, 1, 16, nullptr, dsrc, before, after);
     expect(host(before, 1)[0] != 7 && host(after, 1)[0] == 7,
            "cp.async data lands at its wait, not before");
+    cudaFree(dsrc);
+    cudaFree(before);
+    cudaFree(after);
   }
   expect(fault_of([&] {
            difflm_emu::launch("one_per_thread", one_per_thread, 1, 2048, 0, nullptr, out);

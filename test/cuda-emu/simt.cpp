@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -157,14 +158,21 @@ void to_scheduler(Run& r, Fiber& f, bool dying) {
   EMU_FINISH_SWITCH(f.fake_stack, &r.sched_bottom, &r.sched_size);
 }
 
-[[noreturn]] void fault(Run& r, const std::string& why) {
+// Abandons the running fiber: its frames never unwind, so the message is formatted here, with
+// printf arguments, rather than built from std::string temporaries that would leak.
+[[noreturn]] __attribute__((format(printf, 2, 3))) void fault(Run& r, const char* fmt, ...) {
   Fiber& f = *r.cur;
-  char where[160];
-  std::snprintf(where, sizeof where, " (seen in block %u,%u,%u, thread %u,%u,%u)",
+  char msg[320];
+  va_list args;
+  va_start(args, fmt);
+  const int n = std::vsnprintf(msg, sizeof msg, fmt, args);
+  va_end(args);
+  const size_t used = n < 0 ? 0 : std::min<size_t>(static_cast<size_t>(n), sizeof msg - 1);
+  std::snprintf(msg + used, sizeof msg - used, " (seen in block %u,%u,%u, thread %u,%u,%u)",
                 f.ctx.block_idx.x, f.ctx.block_idx.y, f.ctx.block_idx.z, f.ctx.thread_idx.x,
                 f.ctx.thread_idx.y, f.ctx.thread_idx.z);
   r.fault = true;
-  r.why = why + where;
+  r.why = msg;  // the Run outlives the fiber
   stacks().dirty = true;
   to_scheduler(r, f, true);
   __builtin_unreachable();
@@ -224,8 +232,7 @@ void complete_warp(Run& r, int w, unsigned mask) {
       case WarpOp::Down:
       case WarpOp::Up:
         if (!((mask >> src) & 1))
-          fault(r, "shuffle: lane " + std::to_string(l) + " reads lane " + std::to_string(src) +
-                       ", outside the mask");
+          fault(r, "shuffle: lane %d reads lane %d, outside the mask", l, src);
         x.result = lanes[src].value;
         break;
       case WarpOp::MatchAny: {
@@ -254,7 +261,7 @@ void lane_exited(Run& r, int w, int lane) {
   r.warp_done[w] |= 1u << lane;
   for (int l = 0; l < 32; ++l)
     if (((r.warp_arrived[w] >> l) & 1) && ((r.fibers[w * 32 + l].mask >> lane) & 1))
-      fault(r, "warp collective: mask names lane " + std::to_string(lane) + ", which has exited");
+      fault(r, "warp collective: mask names lane %d, which has exited", lane);
 }
 
 uint64_t collective(WarpOp op, unsigned mask, uint64_t bits, int arg, int width,
@@ -263,7 +270,7 @@ uint64_t collective(WarpOp op, unsigned mask, uint64_t bits, int arg, int width,
   Fiber& f = *r.cur;
   if (!((mask >> f.lane) & 1)) fault(r, "warp collective: the calling lane is not in its own mask");
   if (width < 1 || width > 32 || (width & (width - 1)))
-    fault(r, "shuffle: width " + std::to_string(width) + " is not a power of 2 up to 32");
+    fault(r, "shuffle: width %d is not a power of 2 up to 32", width);
   f.op = op;
   f.mask = mask;
   f.value = bits;
@@ -340,17 +347,17 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t bits, int arg, int w
 void* dynamic_smem(size_t align) {
   Run& r = *g_run;
   if (reinterpret_cast<uintptr_t>(r.smem) % align != 0)
-    fault(r, "dynamic shared memory: alignment " + std::to_string(align) + " not met");
+    fault(r, "dynamic shared memory: alignment %zu not met", align);
   return r.smem;
 }
 
 void trap(const char* why) {
-  fault(*g_run, why);
+  fault(*g_run, "%s", why);
 }
 
 void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
               const void* kernel, void (*body)(void*), void* arg) {
-  if (g_run) fault(*g_run, std::string("kernel ") + name + " launched from inside a kernel");
+  if (g_run) fault(*g_run, "kernel %s launched from inside a kernel", name);
   if (has_sticky_fault()) return;
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   if (threads == 0 || threads > kMaxThreads || block.z > 64 || grid.x == 0 || grid.y == 0 ||
@@ -462,14 +469,13 @@ namespace {
 void require_cc(Run& r, int cc, const char* what) {
   const EmulatedDevice& d = emulated_device();
   if (d.cc_major * 10 + d.cc_minor < cc)
-    fault(r, std::string(what) + " needs compute capability " + std::to_string(cc / 10) + "." +
-                 std::to_string(cc % 10));
+    fault(r, "%s needs compute capability %d.%d", what, cc / 10, cc % 10);
 }
 // These instructions address shared memory only (cuda/gemm_tc.cuh: the dynamic shared memory).
 void require_smem(Run& r, const void* p, size_t n, const char* what) {
   const auto* c = static_cast<const unsigned char*>(p);
   if (c < r.smem || c + n > r.smem + r.smem_bytes)
-    fault(r, std::string(what) + ": address outside the block's dynamic shared memory");
+    fault(r, "%s: address outside the block's dynamic shared memory", what);
 }
 
 }  // namespace
