@@ -452,6 +452,12 @@ void CudaBackend::add(float* x, const float* y, int64_t n) {
   cuda::add(x, y, n, stream_);
 }
 
+void CudaBackend::add_bias(float* x, int64_t rows, int64_t dim, const void* bias, DType bt) {
+  activate();
+  OpTimer timer(*this, "add_bias");
+  cuda::add_bias(x, rows, dim, bias, bt, stream_);
+}
+
 void CudaBackend::attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
                             int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd,
                             int64_t q_pos0, bool causal) {
@@ -485,10 +491,24 @@ void CudaBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, 
                                     const int32_t* canvas, const MaskedRequest& req, int64_t step,
                                     int32_t* tokens, double* confidence) {
   activate();
-  // Includes the wait for the candidates (sample_rows synchronizes to check for NaN).
+  // Includes the wait for the candidates (the kernels synchronize to check for NaN).
   OpTimer timer(*this, "sample");
   auto* positions = static_cast<int64_t*>(scratch(kPositions, rows * sizeof(int64_t)));
   cuda::iota64(positions, rows, row0, stream_);
+  if (req.sampler == Sampler::Dream) {
+    cuda::DreamParams p;
+    p.temperature = req.temperature;
+    p.seed = req.seed;
+    p.step = step;
+    p.top_k = req.filter.top_k;
+    p.top_p = req.filter.top_p;
+    p.alg = static_cast<int>(req.alg);
+    p.alg_temp = req.alg_temp;
+    p.canvas = canvas;
+    p.mask_id = req.mask_id;
+    cuda::dream_rows(logits, rows, vocab, positions, p, tokens, confidence, stream_);
+    return;
+  }
   cuda::SampleParams p = sample_params(req, step);
   p.canvas = canvas;  // committed rows are skipped, as on the CPU
   p.mask_id = req.mask_id;

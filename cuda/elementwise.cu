@@ -1,7 +1,7 @@
-// Elementwise kernels: SwiGLU, residual add, and the embedding gather.
-// CPU twins in native/engine/cpu/ops.cpp: swiglu(), add_inplace(), embedding_gather().
-// All three are bit-identical to the CPU (swiglu through the shared silu_mul, silu.h; NaN
-// results may differ in payload bits).
+// Elementwise kernels: SwiGLU, residual add, bias add, and the embedding gather.
+// CPU twins in native/engine/cpu/ops.cpp: swiglu(), add_inplace(), add_bias_rows(),
+// embedding_gather(). All four are bit-identical to the CPU (swiglu through the shared silu_mul,
+// silu.h; NaN results may differ in payload bits).
 #include <algorithm>
 
 #include "common.cuh"
@@ -49,6 +49,15 @@ __global__ void __launch_bounds__(kEwThreads)
   for (int64_t i = done + t0; i < n; i += stride) x[i] += y[i];
 }
 
+// x[i] += bias[i % dim] over the rows * dim elements of x (grid-stride).
+template <DType DT>
+__global__ void __launch_bounds__(kEwThreads)
+    add_bias_kernel1(float* __restrict__ x, int64_t n, int64_t dim, const void* __restrict__ bias) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    x[i] += load_as_f32_dev(bias, DT, static_cast<size_t>(i % dim));
+}
+
 // One block per gathered row (grid-stride over rows), threads across the row.
 template <DType DT>
 __global__ void __launch_bounds__(kEwThreads)
@@ -78,6 +87,26 @@ void add(float* x, const float* y, int64_t n, Stream s) {
   DIFFLM_LAUNCH(add_kernel1, ew_blocks(vec ? ceil_div<int64_t>(n, 4) : n), kEwThreads, 0,
                 to_stream(s), x, y, n, vec);
   CUDA_CHECK_LAUNCH("add_kernel1");
+}
+
+void add_bias(float* x, int64_t rows, int64_t dim, const void* bias, DType bt, Stream s) {
+  CUDA_REQUIRE(rows >= 0 && dim > 0, "add_bias: bad shape");
+  const int64_t n = rows * dim;
+  if (n == 0) return;
+  const cudaStream_t st = to_stream(s);
+  switch (bt) {
+    case DType::F32:
+      DIFFLM_LAUNCH(add_bias_kernel1<DType::F32>, ew_blocks(n), kEwThreads, 0, st, x, n, dim, bias);
+      break;
+    case DType::F16:
+      DIFFLM_LAUNCH(add_bias_kernel1<DType::F16>, ew_blocks(n), kEwThreads, 0, st, x, n, dim, bias);
+      break;
+    case DType::BF16:
+      DIFFLM_LAUNCH(add_bias_kernel1<DType::BF16>, ew_blocks(n), kEwThreads, 0, st, x, n, dim,
+                    bias);
+      break;
+  }
+  CUDA_CHECK_LAUNCH("add_bias_kernel1");
 }
 
 void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n, float* out,

@@ -40,6 +40,8 @@ void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t pos0,
 // out = silu(gate) * up (out may alias gate); x += y. CPU twins: swiglu(), add_inplace().
 void swiglu(const float* gate, const float* up, float* out, int64_t n, Stream s);
 void add(float* x, const float* y, int64_t n, Stream s);
+// x[r][j] += bias[j] for the rows of x[rows][dim] (CPU twin: add_bias_rows, cpu/ops.h).
+void add_bias(float* x, int64_t rows, int64_t dim, const void* bias, DType bt, Stream s);
 
 // out[i] = table[ids[i]] as float32; ids on the device. CPU twin: embedding_gather().
 void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int64_t n, float* out,
@@ -79,6 +81,24 @@ struct SampleParams {
 };
 void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
                  const SampleParams& p, int32_t* tokens, double* confidence, Stream s);
+
+// Dream's candidates (CPU twin: dream_sample_row, decode/dream.h), one block per row: token and
+// confidence of each row whose canvas[positions[r]] is mask_id (others are skipped). `alg` is
+// DreamAlg's value. The logits are not modified. A NaN or +inf logit is an EngineError naming
+// the position, as for sample_rows.
+struct DreamParams {
+  double temperature = 0;
+  uint64_t seed = 0;
+  int64_t step = 0;
+  int64_t top_k = 0;   // 0 (or >= vocab): off
+  double top_p = 1.0;  // 1: off; must be in (0, 1]
+  int alg = 3;
+  double alg_temp = 0;
+  const int32_t* canvas = nullptr;  // device memory
+  int32_t mask_id = 0;
+};
+void dream_rows(const float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
+                const DreamParams& p, int32_t* tokens, double* confidence, Stream s);
 
 // Unmasking selection on the device: among positions [0, n) with eligible[i] != 0, commit the
 // k with the largest confidence (ties: lower position first) by writing canvas[i] = tokens[i],

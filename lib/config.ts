@@ -5,14 +5,18 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelLoadError } from './errors';
+import { isDreamConfig, parseDreamConfig } from './families/dream';
 import { isLladaConfig, parseLladaConfig, type LladaArchitecture } from './families/llada';
 import { isLlamaConfig, parseLlamaConfig } from './families/llama';
 import { readJsonObject, type JsonObject } from './json-file';
 
 /** A model's configuration as difflm understands it (`model.config`). */
 export interface ModelConfig extends LladaArchitecture {
-  /** Family adapter that read it: 'llada' (masked diffusion) or 'llama' (autoregressive). */
-  family: 'llada' | 'llama';
+  /**
+   * Family adapter that read it: 'llada' or 'dream' (masked diffusion, each with its authors'
+   * sampler) or 'llama' (autoregressive).
+   */
+  family: 'llada' | 'dream' | 'llama';
   /** Absolute path of the model folder. */
   dir: string;
   /** Absolute paths of the safetensors weight files (one, or every shard). */
@@ -32,6 +36,7 @@ interface Family {
 /** Supported families; the first that matches config.json reads it. */
 const FAMILIES: Family[] = [
   { name: 'llada', matches: isLladaConfig, parse: parseLladaConfig },
+  { name: 'dream', matches: isDreamConfig, parse: parseDreamConfig },
   { name: 'llama', matches: isLlamaConfig, parse: parseLlamaConfig },
 ];
 
@@ -103,7 +108,8 @@ export function readModelConfig(dir: string): ModelConfig {
     const type = JSON.stringify(raw.model_type ?? null);
     throw new ModelLoadError(
       `Unsupported model in ${abs}: "architectures" is ${archs} and "model_type" is ${type}; ` +
-        'difflm supports LLaDA ("LLaDAModelLM" / "llada") and Llama ("LlamaForCausalLM" / "llama")',
+        'difflm supports LLaDA ("LLaDAModelLM" / "llada"), Dream ("DreamModel" / "Dream") and ' +
+        'Llama ("LlamaForCausalLM" / "llama")',
       { file, key: 'architectures' },
     );
   }

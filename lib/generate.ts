@@ -12,7 +12,7 @@ import type {
   NativeModel,
   NativeStepEvent,
 } from './native-types';
-import { CACHE, REMASKING, type ResolvedGenerateOptions } from './options';
+import { CACHE, DREAM_ALG, REMASKING, type ResolvedGenerateOptions } from './options';
 import type { GenerateResult, StepEvent } from './results';
 import type { Tokenizer } from './tokenizer';
 
@@ -22,8 +22,8 @@ export interface GenerateJob {
   special: SpecialTokenIds;
   prompt: number[];
   options: ResolvedGenerateOptions;
-  /** Masked diffusion, or left to right (causal models). */
-  decoding: 'masked' | 'autoregressive';
+  /** Masked diffusion (LLaDA's or Dream's sampler), or left to right (causal models). */
+  decoding: 'masked' | 'dream' | 'autoregressive';
   cancellation: Cancellation;
   /** Stack of the user's call, captured before going async. */
   callerStack: string;
@@ -51,6 +51,12 @@ function toRequest(job: GenerateJob): NativeGenerateRequest {
     parallel: o.parallel.mode,
     threshold: o.parallel.threshold,
     factor: o.parallel.factor,
+    sampler: job.decoding === 'dream' ? 1 : 0,
+    alg: DREAM_ALG[o.alg],
+    algTemp: o.algTemp,
+    eps: o.eps,
+    topK: o.topK,
+    topP: o.topP,
     cancel: job.cancellation.flag,
   };
 }
@@ -122,9 +128,9 @@ export async function runGenerate(job: GenerateJob): Promise<GenerateResult> {
   let res;
   try {
     res =
-      job.decoding === 'masked'
-        ? await job.native.generate(toRequest(job), handle)
-        : await job.native.generateAr(toArRequest(job), handle);
+      job.decoding === 'autoregressive'
+        ? await job.native.generateAr(toArRequest(job), handle)
+        : await job.native.generate(toRequest(job), handle);
   } catch (err) {
     if (job.cancellation.cancelled) throw job.cancellation.reason;
     throw fromNative(err, job.callerStack);

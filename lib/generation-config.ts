@@ -3,7 +3,7 @@
  * ship them): they fill every option the caller leaves unset.
  */
 import type { ModelConfig } from './config';
-import type { GenerateOptions } from './options';
+import { DREAM_ALG, type DreamAlg, type GenerateOptions } from './options';
 
 /** The options generation_config.json sets for this model's way of decoding. */
 export function generationDefaults(config: ModelConfig): GenerateOptions {
@@ -18,6 +18,20 @@ export function generationDefaults(config: ModelConfig): GenerateOptions {
       temperature: g.do_sample === false ? 0 : num('temperature'),
       topK: num('top_k'),
       topP: num('top_p'),
+    });
+  }
+  if (config.family === 'dream') {
+    // Dream's generation_config.json: DreamGenerationConfig's keys (null: unset).
+    const alg = g.alg;
+    return defined({
+      genLength: num('max_new_tokens'),
+      steps: num('steps'),
+      temperature: num('temperature'),
+      topK: num('top_k'),
+      topP: num('top_p'),
+      alg: typeof alg === 'string' && alg in DREAM_ALG ? (alg as DreamAlg) : undefined,
+      algTemp: num('alg_temp'),
+      eps: num('eps'),
     });
   }
   const remasking = g.remasking;

@@ -92,6 +92,7 @@ export type { Prompt } from './prompt';
 export {
   GENERATE_DEFAULTS,
   type Device,
+  type DreamAlg,
   type GenerateOptions,
   type LoadOptions,
   type Remasking,

@@ -34,7 +34,8 @@ export async function loadModelFrom(dir: string, options?: LoadOptions): Promise
   const config = readModelConfig(dir);
   const tokenizer = Tokenizer.fromFolder(config.dir);
   checkTokenizerFits(tokenizer, config);
-  const specialTokens = lladaSpecialIds(config, (t) => tokenizer.tokenToId(t));
+  const eot = config.family === 'dream' ? '<|im_end|>' : '<|eot_id|>';
+  const specialTokens = lladaSpecialIds(config, (t) => tokenizer.tokenToId(t), eot);
   const binding = loadNative();
   const device = resolveDevice(binding, opts.device);
   let native;

@@ -289,7 +289,9 @@ export class DiffusionModel {
   ): GenerateJob {
     this.ensureNotDisposed();
     const ids = promptToIds(prompt, this.tokenizer, this.config.vocabRows);
-    const decoding = this.config.family === 'llama' ? 'autoregressive' : 'masked';
+    const family = this.config.family;
+    const decoding =
+      family === 'llama' ? 'autoregressive' : family === 'dream' ? 'dream' : 'masked';
     // Unset options come from generation_config.json, then from the library's defaults.
     const given = options === undefined || options === null ? {} : options;
     const merged =

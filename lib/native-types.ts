@@ -18,8 +18,11 @@ export interface NativeCpuInfo {
 
 /** Architecture description handed to the engine; lib/ reads config.json and fills it. */
 export interface NativeModelSpec {
-  /** Engine family: "llada" (masked diffusion) or "llama" (causal, left to right). */
-  arch: 'llada' | 'llama';
+  /**
+   * Engine family: "llada" or "dream" (masked diffusion; Dream: q/k/v biases and shifted
+   * logits) or "llama" (causal, left to right).
+   */
+  arch: 'llada' | 'dream' | 'llama';
   /** Absolute paths of the safetensors files (one, or every shard). */
   files: string[];
   dModel: number;
@@ -88,6 +91,18 @@ export interface NativeGenerateRequest {
   threshold: number;
   /** Factor of parallel mode 2, > 0. */
   factor: number;
+  /** 0 = LLaDA's sampler, 1 = Dream's (then blockLength == genLength, LLaDA's options off). */
+  sampler: number;
+  /** Dream: 0 = origin, 1 = maskgit_plus, 2 = topk_margin, 3 = entropy. */
+  alg: number;
+  /** Dream: >= 0 (0: the most confident positions). */
+  algTemp: number;
+  /** Dream: the schedule's last timestep, in (0, 1). */
+  eps: number;
+  /** Dream: 0 = off. */
+  topK: number;
+  /** Dream: 1 = off. */
+  topP: number;
   /**
    * Cancel flag: lib/ writes 1 into element 0 to cancel; the engine polls it between steps
    * (and between layers) and then rejects with a message starting with "aborted".

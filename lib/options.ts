@@ -21,6 +21,10 @@ import {
 export const REMASKING = { low_confidence: 0, random: 1 } as const;
 export type Remasking = keyof typeof REMASKING;
 
+/** Dream's ways of choosing the positions a step commits (value: native enum); see {@link GenerateOptions.alg}. */
+export const DREAM_ALG = { origin: 0, maskgit_plus: 1, topk_margin: 2, entropy: 3 } as const;
+export type DreamAlg = keyof typeof DREAM_ALG;
+
 /** KV caching of the masked loop (value: native enum); see {@link GenerateOptions.cache}. */
 export const CACHE = { none: 0, prefix: 1, dual: 2 } as const;
 export type CacheMode = keyof typeof CACHE;
@@ -43,10 +47,16 @@ export interface ResolvedParallel {
 }
 
 /**
- * Options of `model.generate()` and `model.stream()`; names mirror LLaDA's `generate()`.
- * Autoregressive models (Llama layout) decode left to right and take `genLength`,
- * `temperature`, `topK`, `topP`, `seed`, `signal` and `onStep`; the masked-diffusion options are
- * an error there, and `topK`/`topP` are an error for masked models.
+ * Options of `model.generate()` and `model.stream()`; names mirror LLaDA's `generate()` and
+ * Dream's `diffusion_generate()`. Which a model takes depends on its family:
+ * - LLaDA (masked diffusion): everything but `topK`, `topP`, `alg`, `algTemp`, `eps` and
+ *   `stopAtEos`;
+ * - Dream (masked diffusion, Dream's sampler): `genLength` (`max_new_tokens`), `steps`,
+ *   `temperature`, `topK`, `topP`, `alg`, `algTemp`, `eps`, `seed`, `signal`, `onStep`;
+ * - Llama (left to right): `genLength`, `temperature`, `topK`, `topP`, `stopAtEos`, `seed`,
+ *   `signal`, `onStep`.
+ *
+ * An option the model's family does not take is an error naming it.
  */
 export interface GenerateOptions {
   /**
@@ -67,10 +77,34 @@ export interface GenerateOptions {
   blockLength?: number;
   /** Sampling temperature (Gumbel-max); `0` is greedy. Defaults to `0`. */
   temperature?: number;
-  /** Autoregressive models: keep the `topK` most likely tokens (`0`: off). Defaults to `0`. */
+  /**
+   * Autoregressive and Dream models: keep the `topK` most likely tokens (`0`: off). Dream
+   * applies it after `topP`, to the distribution its confidences come from, also at
+   * temperature 0. Defaults to `0`.
+   */
   topK?: number;
-  /** Autoregressive models: nucleus sampling mass in (0, 1] (`1`: off). Defaults to `1`. */
+  /**
+   * Autoregressive and Dream models: nucleus sampling mass in (0, 1] (`1`: off); Dream applies
+   * it at temperature 1 when `temperature` is 0. Defaults to `1`.
+   */
   topP?: number;
+  /**
+   * Dream: how each step picks the positions it commits (`alg`):
+   * - `'origin'`: each masked position is revealed with probability 1 - s/t (random order);
+   * - `'maskgit_plus'`: the most probable predictions first (p of the token drawn);
+   * - `'topk_margin'`: the largest gap between the two most probable tokens first;
+   * - `'entropy'`: the lowest-entropy distributions first.
+   *
+   * The number committed per step follows Dream's timestep schedule. Defaults to `'entropy'`.
+   */
+  alg?: DreamAlg;
+  /**
+   * Dream (not `'origin'`): `alg_temp`; > 0 draws the positions at random with weights
+   * softmax(confidence / algTemp) instead of taking the most confident. Defaults to `0`.
+   */
+  algTemp?: number;
+  /** Dream: the last timestep of the schedule `linspace(1, eps, steps + 1)`, in (0, 1). Defaults to `0.001`. */
+  eps?: number;
   /**
    * Which masked positions are committed each step:
    * - `'low_confidence'`: the most confident predictions first;
@@ -129,6 +163,9 @@ export const GENERATE_DEFAULTS = {
   confidenceEosEotInf: false,
   cache: 'none',
   stopAtEos: true,
+  alg: 'entropy',
+  algTemp: 0,
+  eps: 0.001,
 } as const satisfies GenerateOptions;
 
 /** {@link GenerateOptions} with every default applied and every constraint checked. */
@@ -147,6 +184,9 @@ export interface ResolvedGenerateOptions {
   cache: CacheMode;
   parallel: ResolvedParallel;
   stopAtEos: boolean;
+  alg: DreamAlg;
+  algTemp: number;
+  eps: number;
   signal: AbortSignal | undefined;
   onStep: ((event: StepEvent) => void) | undefined;
 }
@@ -166,6 +206,9 @@ const GENERATE_KEYS = [
   'cache',
   'parallel',
   'stopAtEos',
+  'alg',
+  'algTemp',
+  'eps',
   'signal',
   'onStep',
 ] as const satisfies readonly (keyof GenerateOptions)[];
@@ -174,13 +217,15 @@ const GENERATE_KEYS = [
 export interface GenerateContext {
   promptLength: number;
   maxSequenceLength: number;
-  /** How the model decodes: masked diffusion, or left to right. */
-  decoding: 'masked' | 'autoregressive';
+  /**
+   * How the model decodes: masked diffusion with LLaDA's sampler ('masked') or Dream's
+   * ('dream'), or left to right.
+   */
+  decoding: 'masked' | 'dream' | 'autoregressive';
 }
 
-/** Options that only one way of decoding takes. */
-const MASKED_ONLY = [
-  'steps',
+/** Options of LLaDA's sampler (and Fast-dLLM's additions to it). */
+const LLADA_ONLY = [
   'blockLength',
   'remasking',
   'cfgScale',
@@ -189,20 +234,50 @@ const MASKED_ONLY = [
   'cache',
   'parallel',
 ] as const;
-const AUTOREGRESSIVE_ONLY = ['topK', 'topP', 'stopAtEos'] as const;
+const DREAM_ONLY = ['alg', 'algTemp', 'eps'] as const;
+
+/** The options a way of decoding does not take, and why. */
+function foreignOptions(decoding: GenerateContext['decoding']): [readonly string[], string][] {
+  const exact = 'masked diffusion generates exactly genLength tokens';
+  switch (decoding) {
+    case 'masked':
+      return [
+        [
+          ['topK', 'topP'],
+          "top-k/top-p filtering is implemented for Dream's and left-to-right decoding",
+        ],
+        [['stopAtEos'], exact],
+        [DREAM_ONLY, "this is an option of Dream's sampler; this model is decoded as LLaDA"],
+      ];
+    case 'dream':
+      return [
+        [LLADA_ONLY, "this is an option of LLaDA's sampler; Dream models use Dream's"],
+        [['stopAtEos'], exact],
+      ];
+    case 'autoregressive':
+      return [
+        [
+          ['steps', ...LLADA_ONLY, ...DREAM_ONLY],
+          'this model decodes left to right (autoregressive); masked-diffusion options do not apply',
+        ],
+      ];
+  }
+}
 
 function rejectForeign(o: Record<string, unknown>, decoding: GenerateContext['decoding']): void {
-  const foreign = decoding === 'masked' ? AUTOREGRESSIVE_ONLY : MASKED_ONLY;
-  for (const key of foreign) {
-    if (o[key] === undefined) continue;
-    const why =
-      decoding === 'masked'
-        ? key === 'stopAtEos'
-          ? 'masked diffusion generates exactly genLength tokens'
-          : 'top-k/top-p filtering is implemented for autoregressive models only'
-        : 'this model decodes left to right (autoregressive); masked-diffusion options do not apply';
-    throw invalidOption(key, 'no value', JSON.stringify(o[key]), why);
+  for (const [keys, why] of foreignOptions(decoding)) {
+    for (const key of keys) {
+      if (o[key] === undefined) continue;
+      throw invalidOption(key, 'no value', JSON.stringify(o[key]), why);
+    }
   }
+}
+
+function openUnit(key: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value < 1)) {
+    throw invalidOption(key, 'a number in (0, 1)', describeValue(value));
+  }
+  return value;
 }
 
 function topP(value: unknown): number {
@@ -296,6 +371,9 @@ export function validateGenerateOptions(
     cache: oneOf('cache', get('cache', d.cache), CACHE),
     parallel: parallel(get('parallel')),
     stopAtEos: bool('stopAtEos', get('stopAtEos', d.stopAtEos)),
+    alg: oneOf('alg', get('alg', d.alg), DREAM_ALG),
+    algTemp: nonNegativeNumber('algTemp', get('algTemp', d.algTemp)),
+    eps: openUnit('eps', get('eps', d.eps)),
     signal: signal === undefined ? undefined : abortSignal('signal', signal),
     onStep: onStep === undefined ? undefined : func<(event: StepEvent) => void>('onStep', onStep),
   };

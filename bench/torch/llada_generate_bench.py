@@ -18,6 +18,8 @@ Notes
   - Debian's python3-torch uses whatever libblas.so.3 points at; with the reference BLAS it is
     very slow. Install libopenblas0-pthread for a meaningful baseline; "environment.blas_libraries"
     in the output shows which library was loaded.
+  - Threads: OMP_WAIT_POLICY is set as --omp-wait-policy says (llada_common.set_omp_wait_policy:
+    PASSIVE for float32 by default, where spinning OpenMP threads otherwise starve OpenBLAS).
   - bfloat16 runs the model in bf16 like the authors' GPU setup (RMSNorm and RoPE internally
     in float32, softmax in bf16 inside generate()).
 
@@ -62,8 +64,10 @@ def main() -> None:
     ap.add_argument("--cfg-scale", type=float, default=0.0)
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    lc.add_omp_wait_policy_argument(ap)
     args = ap.parse_args()
 
+    lc.set_omp_wait_policy(args.omp_wait_policy, args.dtype)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -135,7 +139,7 @@ def main() -> None:
             "cfg_scale": args.cfg_scale,
         },
         "reference": {k: v["commit"] for k, v in ref.sources.items()},
-        "environment": lc.torch_version_info(),
+        "environment": lc.torch_version_info() | lc.thread_environment(),
     }
     print(json.dumps(result))
 

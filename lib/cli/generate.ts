@@ -22,6 +22,9 @@ interface GenerateFlags {
   cache?: 'none' | 'prefix' | 'dual';
   threshold?: number;
   factor?: number;
+  alg?: 'origin' | 'maskgit_plus' | 'topk_margin' | 'entropy';
+  algTemp?: number;
+  eps?: number;
   seed?: number;
   threads?: number;
   device?: 'cpu' | 'cuda' | 'auto';
@@ -105,6 +108,9 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
       cfgScale: flags.cfgScale,
       cache: flags.cache,
       parallel: parallelOf(flags),
+      alg: flags.alg,
+      algTemp: flags.algTemp,
+      eps: flags.eps,
       seed: flags.seed,
       signal,
     };
@@ -173,8 +179,20 @@ export function registerGenerate(program: Command, signal: AbortSignal): void {
       'parallel decoding: the r-th most confident while >= 1 - f/(r+1)',
       parseNumber,
     )
-    .option('--top-k <k>', 'AR models: keep the k most likely tokens (default off)', parseNumber)
-    .option('--top-p <p>', 'AR models: nucleus sampling mass (default off)', parseNumber)
+    .option(
+      '--top-k <k>',
+      'AR and Dream models: keep the k most likely tokens (default off)',
+      parseNumber,
+    )
+    .option('--top-p <p>', 'AR and Dream models: nucleus sampling mass (default off)', parseNumber)
+    .addOption(
+      new Option(
+        '--alg <alg>',
+        'Dream models: which masks to commit first (default entropy)',
+      ).choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy']),
+    )
+    .option('--alg-temp <t>', 'Dream models: draw the positions at random (default 0)', parseNumber)
+    .option('--eps <e>', 'Dream models: last timestep of the schedule (default 0.001)', parseNumber)
     .option('--seed <n>', 'random seed (default 0)', parseNumber)
     .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber)
     .addOption(

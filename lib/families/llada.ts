@@ -122,13 +122,13 @@ export function parseLladaConfig(raw: JsonObject, file: string): LladaArchitectu
   };
 }
 
-/** The engine spec for a LLaDA model (or, with family 'llama', a Llama one: same fields). */
+/** The engine spec for a LLaDA model (or a Dream or Llama one: same fields). */
 export function lladaSpec(
   arch: LladaArchitecture,
   files: string[],
   threads: number,
   device: 'cpu' | 'cuda',
-  family: 'llada' | 'llama' = 'llada',
+  family: 'llada' | 'dream' | 'llama' = 'llada',
 ): NativeModelSpec {
   return {
     arch: family,
@@ -148,10 +148,14 @@ export function lladaSpec(
   };
 }
 
-/** Mask and EOS come from config.json; EOT is `<|eot_id|>` when the tokenizer has it. */
+/**
+ * Mask and EOS come from config.json; EOT (the end of a chat turn) is `eotToken` when the
+ * tokenizer has it: `<|eot_id|>` for LLaDA and Llama, `<|im_end|>` for Dream (Qwen's ChatML).
+ */
 export function lladaSpecialIds(
   arch: LladaArchitecture,
   tokenToId: (token: string) => number | undefined,
+  eotToken = '<|eot_id|>',
 ): SpecialTokenIds {
-  return { mask: arch.maskTokenId, eos: arch.eosTokenId, eot: tokenToId('<|eot_id|>') ?? -1 };
+  return { mask: arch.maskTokenId, eos: arch.eosTokenId, eot: tokenToId(eotToken) ?? -1 };
 }

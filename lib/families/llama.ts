@@ -1,7 +1,8 @@
 /**
  * Llama family (Hugging Face `LlamaForCausalLM` checkpoints): the same transformer block as
  * LLaDA with a causal mask and Hugging Face's tensor names, decoded left to right with a KV
- * cache. It is difflm's autoregressive baseline.
+ * cache. It is difflm's autoregressive baseline. `hfArchitecture` reads the config.json keys
+ * that Llama and Qwen2-style models (Dream) share.
  */
 import type { JsonObject } from '../json-file';
 import { ConfigReader } from './config-keys';
@@ -14,25 +15,29 @@ export function isLlamaConfig(raw: JsonObject): boolean {
   return raw.model_type === 'llama';
 }
 
-/** `eos_token_id` may be one id or a list (the first is used to stop). */
-function eosId(c: ConfigReader, rows: number): number {
-  const v = c.raw.eos_token_id;
+/** A token id key (one id, or a list whose first is used), -1 when absent or null. */
+export function tokenIdKey(c: ConfigReader, key: string, rows: number): number {
+  const v = c.raw[key];
   const id = Array.isArray(v) ? v[0] : v;
   if (id === undefined || id === null) return -1;
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= rows) {
-    throw c.invalid('eos_token_id', `a token id below vocab_size (${rows}), or a list of them`);
+    throw c.invalid(key, `a token id below vocab_size (${rows}), or a list of them`);
   }
   return id;
 }
 
-/** Validates a Llama config.json (already parsed) and returns its architecture. */
-export function parseLlamaConfig(raw: JsonObject, file: string): LladaArchitecture {
-  const c = new ConfigReader(raw, file);
+/**
+ * The architecture from Hugging Face decoder keys (hidden_size, num_hidden_layers, ...), with
+ * mask id -1; rejects rope scaling and activations other than SiLU. `defaults` are the
+ * family's class defaults of the two optional keys.
+ */
+export function hfArchitecture(
+  c: ConfigReader,
+  defaults: { ropeTheta: number; rmsNormEps: number },
+): LladaArchitecture {
   // Forward variants the engine does not implement.
-  if (c.has('rope_scaling') && raw.rope_scaling !== null)
+  if (c.has('rope_scaling') && c.raw.rope_scaling !== null)
     throw c.unsupported('rope_scaling', 'null');
-  c.expect('attention_bias', false);
-  c.expect('mlp_bias', false);
   c.expect('hidden_act', 'silu');
   const dModel = c.int('hidden_size');
   const nLayers = c.int('num_hidden_layers');
@@ -57,11 +62,19 @@ export function parseLlamaConfig(raw: JsonObject, file: string): LladaArchitectu
     mlpHiddenSize: c.int('intermediate_size'),
     vocabSize,
     vocabRows: vocabSize,
-    ropeTheta: c.positive('rope_theta', 10000),
-    rmsNormEps: c.positive('rms_norm_eps', 1e-6),
+    ropeTheta: c.positive('rope_theta', defaults.ropeTheta),
+    rmsNormEps: c.positive('rms_norm_eps', defaults.rmsNormEps),
     maxSequenceLength: c.int('max_position_embeddings'),
     maskTokenId: -1,
-    eosTokenId: eosId(c, vocabSize),
+    eosTokenId: tokenIdKey(c, 'eos_token_id', vocabSize),
     weightTying: c.bool('tie_word_embeddings', false),
   };
+}
+
+/** Validates a Llama config.json (already parsed) and returns its architecture. */
+export function parseLlamaConfig(raw: JsonObject, file: string): LladaArchitecture {
+  const c = new ConfigReader(raw, file);
+  c.expect('attention_bias', false);
+  c.expect('mlp_bias', false);
+  return hfArchitecture(c, { ropeTheta: 10000, rmsNormEps: 1e-6 });
 }

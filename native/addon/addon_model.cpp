@@ -121,6 +121,16 @@ Napi::Value AddonModel::generate(const Napi::CallbackInfo& info) {
     r.parallel = static_cast<difflm::Parallel>(parallel);
     r.threshold = get_number(o, "threshold");
     r.factor = get_number(o, "factor");
+    const int64_t sampler = get_int(o, "sampler"), alg = get_int(o, "alg");
+    if (sampler < 0 || sampler > 1)
+      throw Napi::TypeError::New(o.Env(), "expected 0 or 1 for \"sampler\"");
+    if (alg < 0 || alg > 3) throw Napi::TypeError::New(o.Env(), "expected 0 to 3 for \"alg\"");
+    r.sampler = static_cast<difflm::Sampler>(sampler);
+    r.alg = static_cast<difflm::DreamAlg>(alg);
+    r.alg_temp = get_number(o, "algTemp");
+    r.eps = get_number(o, "eps");
+    r.filter.top_k = get_int(o, "topK");
+    r.filter.top_p = get_number(o, "topP");
     return [r = std::move(r)](difflm::Model& m, const auto& on_step,
                               const difflm::CancelFn& cancelled) {
       return m.generate(r, on_step, cancelled);

@@ -86,6 +86,8 @@ class Backend {
   virtual void swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
   // x += y
   virtual void add(float* x, const float* y, int64_t n) = 0;
+  // x[r][j] += bias[j] for every row r of x[rows][dim] (a linear layer's bias).
+  virtual void add_bias(float* x, int64_t rows, int64_t dim, const void* bias, DType bt) = 0;
   // Scaled dot-product attention of one sequence (see cpu/ops.h for the layout).
   virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
                          int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd,

@@ -6,11 +6,15 @@
 namespace difflm {
 
 std::shared_ptr<Model> Model::load(const ModelLoadSpec& spec) {
-  if (spec.arch != "llada" && spec.arch != "llama")
+  if (spec.arch != "llada" && spec.arch != "llama" && spec.arch != "dream")
     throw EngineError(ErrorCode::ModelLoad, "unknown architecture \"" + spec.arch + "\"");
   LladaSpec net_spec = spec.llada;
-  net_spec.layout = spec.arch == "llama" ? Layout::Llama : Layout::Llada;
+  // Dream: a bidirectional Qwen2 (Hugging Face names, q/k/v biases) with shifted logits.
+  const bool dream = spec.arch == "dream";
+  net_spec.layout = spec.arch == "llada" ? Layout::Llada : Layout::Llama;
   net_spec.causal = spec.arch == "llama";
+  net_spec.qkv_bias = dream;
+  net_spec.shift_logits = dream;
   if (spec.threads < 1 || spec.threads > 1024)
     throw EngineError(ErrorCode::InvalidArgument, "threads must be between 1 and 1024");
   net_spec.validate();

@@ -19,7 +19,7 @@
 namespace difflm {
 
 struct ModelLoadSpec {
-  std::string arch;  // "llada" (masked diffusion) or "llama" (causal, AR)
+  std::string arch;  // "llada", "dream" (masked diffusion) or "llama" (causal, AR)
   std::vector<std::string> files;
   LladaSpec llada;
   int threads = 1;

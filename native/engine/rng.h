@@ -9,7 +9,9 @@
 
 namespace difflm {
 
-enum class RngStream : uint32_t { Gumbel = 1, Remask = 2 };
+// Gumbel: token draws; Remask: LLaDA's random remasking; Transfer: Dream's origin reveals;
+// Select: Dream's alg_temp draw of positions.
+enum class RngStream : uint32_t { Gumbel = 1, Remask = 2, Transfer = 3, Select = 4 };
 
 struct Philox4x32 {
   uint32_t v[4];

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type DiffusionModel } from '../../lib/index';
-import { FIXTURES } from './native-fixture';
+import { FIXTURES, relL2 } from './native-fixture';
 
 interface GenerateCase {
   name: string;
@@ -30,18 +30,6 @@ interface GenerateCase {
 interface Expected {
   logits: { file: string; shape: [number, number]; input_ids: number[] };
   generate: GenerateCase[];
-}
-
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    const d = a[i]! - b[i]!;
-    if (Number.isNaN(d)) return Infinity;
-    num += d * d;
-    den += b[i]! * b[i]!;
-  }
-  return Math.sqrt(num / den);
 }
 
 describe.each(['llada-tiny-a', 'llada-tiny-b', 'llada-tiny-b-sharded'])('%s', (name) => {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type DiffusionModel } from '../../lib/index';
-import { FIXTURES } from './native-fixture';
+import { FIXTURES, readFloat32, relL2 } from './native-fixture';
 
 interface Expected {
   logits: { file: string; shape: [number, number]; input_ids: number[] };
@@ -31,17 +31,10 @@ describe.each(['llama-tiny-a', 'llama-tiny-b'])('%s', (name) => {
   });
 
   it('gives the reference logits within 1e-4 relative L2 error', async () => {
-    const raw = readFileSync(join(dir, expected.logits.file));
-    const ref = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+    const ref = readFloat32(join(dir, expected.logits.file));
     const got = await model.logits({ inputIds: expected.logits.input_ids });
     expect(got.length).toBe(ref.length);
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < ref.length; i++) {
-      num += (got[i]! - ref[i]!) ** 2;
-      den += ref[i]! ** 2;
-    }
-    expect(Math.sqrt(num / den)).toBeLessThanOrEqual(1e-4);
+    expect(relL2(got, ref)).toBeLessThanOrEqual(1e-4);
   });
 
   for (const c of expected.greedy) {
@@ -69,8 +62,7 @@ describe.each(['llama-tiny-a', 'llama-tiny-b'])('%s', (name) => {
     expect(r.method).toBe('exact');
     expect(r.tokens).toBe(ids.length - 1);
     // The exact NLL from the reference logits of the same ids.
-    const raw = readFileSync(join(dir, expected.logits.file));
-    const ref = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+    const ref = readFloat32(join(dir, expected.logits.file));
     const vocab = expected.logits.shape[1];
     let nll = 0;
     for (let t = 1; t < ids.length; t++) {

@@ -13,7 +13,9 @@ void set_last_error(cudaError_t e);
 // A fault inside a kernel: like on a GPU, every later call fails (the context is unusable).
 void set_sticky_fault(const std::string& why);
 bool has_sticky_fault();
-void clear_sticky_fault();  // for the emulator's own tests only
+// For the emulator's own tests only: the device runs again, and the memory whose frees the
+// fault refused is freed (as a context reset would).
+void clear_sticky_fault();
 // Fault injection, for the check's cases that a real GPU cannot produce on demand: the n-th
 // kernel launch from now faults (sticky, as a crashed kernel), and from the n-th device
 // allocation from now on every allocation reports out of memory (n < 0: stop).

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "emu_internal.h"
 
@@ -40,6 +41,9 @@ struct Device {
   std::set<cudaStream_t> streams;
   std::map<const void*, size_t> smem_limits;
   std::string fault;
+  // Frees refused under a sticky fault: like a GPU's, that memory is gone until the context is
+  // reset (clear_sticky_fault below stands for the reset and frees it).
+  std::vector<void*> lost;
   CUmemPoolHandle_st pool{};
   Device() {
     const char* env = std::getenv("DIFFLM_EMU_DEVICE_MEMORY");
@@ -128,6 +132,13 @@ cudaError_t release(void* p) {
   return cudaSuccess;
 }
 
+void lose(void* p) {
+  if (!p) return;
+  Device& d = dev();
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (d.allocs.count(static_cast<unsigned char*>(p))) d.lost.push_back(p);
+}
+
 }  // namespace
 
 const EmulatedDevice& emulated_device() {
@@ -178,9 +189,14 @@ bool take_injected_launch_fault() {
 
 void clear_sticky_fault() {
   t_last = cudaSuccess;
-  Device& d = dev();
-  std::lock_guard<std::mutex> lock(d.mu);
-  d.fault.clear();
+  std::vector<void*> lost;
+  {
+    Device& d = dev();
+    std::lock_guard<std::mutex> lock(d.mu);
+    d.fault.clear();
+    lost.swap(d.lost);
+  }
+  for (void* p : lost) release(p);
 }
 
 size_t dynamic_smem_limit(const void* kernel) {
@@ -205,6 +221,15 @@ using namespace difflm_emu;
 #define EMU_STICKY()                              \
   do {                                            \
     if (faulted()) return cudaErrorLaunchFailure; \
+  } while (0)
+
+// A free under a sticky fault fails, and the memory stays allocated (Device::lost).
+#define EMU_STICKY_FREE(p)           \
+  do {                               \
+    if (faulted()) {                 \
+      lose(p);                       \
+      return cudaErrorLaunchFailure; \
+    }                                \
   } while (0)
 
 extern "C" {
@@ -322,7 +347,7 @@ cudaError_t cudaMalloc(void** p, size_t n) {
   return allocate(p, n);
 }
 cudaError_t cudaFree(void* p) {
-  EMU_STICKY();
+  EMU_STICKY_FREE(p);
   return release(p);
 }
 cudaError_t cudaMallocAsync(void** p, size_t n, cudaStream_t s) {
@@ -331,7 +356,7 @@ cudaError_t cudaMallocAsync(void** p, size_t n, cudaStream_t s) {
   return allocate(p, n);
 }
 cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
-  EMU_STICKY();
+  EMU_STICKY_FREE(p);
   if (!valid_stream(s)) return fail(cudaErrorInvalidResourceHandle);
   return release(p);
 }

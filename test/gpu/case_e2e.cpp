@@ -288,23 +288,7 @@ GPU_CASE(e2e_llama_fixtures_kv_cache) {
   for (const char* name : {"llama-tiny-a", "llama-tiny-b"}) {
     try {
       const std::string dir = std::string("test/fixtures/") + name;
-      JsonValue c = parse_json(read_text(dir + "/config.json"));
-      ModelLoadSpec s;
-      s.arch = "llama";
-      s.threads = 8;
-      s.files = {dir + "/model.safetensors"};
-      LladaSpec& l = s.llada;
-      l.d_model = static_cast<int64_t>(num(c, "hidden_size", 0));
-      l.n_layers = static_cast<int64_t>(num(c, "num_hidden_layers", 0));
-      l.n_heads = static_cast<int64_t>(num(c, "num_attention_heads", 0));
-      l.n_kv_heads = static_cast<int64_t>(num(c, "num_key_value_heads", double(l.n_heads)));
-      l.mlp_hidden = static_cast<int64_t>(num(c, "intermediate_size", 0));
-      l.vocab = static_cast<int64_t>(num(c, "vocab_size", 0));
-      l.max_seq_len = static_cast<int64_t>(num(c, "max_position_embeddings", 0));
-      l.rope_theta = num(c, "rope_theta", 10000);
-      l.rms_eps = num(c, "rms_norm_eps", 1e-6);
-      const JsonValue* tie = c.find("tie_word_embeddings");
-      l.weight_tying = tie && tie->boolean;
+      ModelLoadSpec s = hf_fixture_spec(dir, "llama", "cpu");
       auto cpu = Model::load(s);
       s.device = "cuda";
       auto gpu = Model::load(s);
@@ -330,5 +314,47 @@ GPU_CASE(e2e_llama_fixtures_kv_cache) {
     } catch (const std::exception& e) {
       expect(std::string(name) + " end to end", false, e.what());
     }
+  }
+}
+
+// The Dream fixture on the GPU (q/k/v biases, shifted logits, Dream's sampler): logits equal the
+// CPU's and the reference's; every deterministic case of the authors' sampler gives their canvas,
+// and sampling at temperature > 0 (every alg, alg_temp, top-p) the CPU's draw for draw.
+GPU_CASE(e2e_dream_fixture) {
+  try {
+    const std::string dir = "test/fixtures/dream-tiny-a";
+    ModelLoadSpec s = hf_fixture_spec(dir, "dream", "cpu");
+    auto cpu = Model::load(s);
+    s.device = "cuda";
+    auto gpu = Model::load(s);
+    JsonValue exp = parse_json(read_text(dir + "/expected.json"));
+    const JsonValue& lg = *exp.find("logits");
+    const auto ids = ints(*lg.find("input_ids"));
+    const auto got = gpu->logits(ids, {});
+    validate("dream-tiny-a logits: CUDA vs CPU", got, cpu->logits(ids, {}), 1e-5);
+    const std::string raw = read_text(dir + "/" + lg.find("file")->string);
+    std::vector<float> ref(raw.size() / sizeof(float));
+    std::memcpy(ref.data(), raw.data(), ref.size() * sizeof(float));
+    validate("dream-tiny-a logits: CUDA vs reference", got, ref, 1e-5);
+    const int32_t mask = static_cast<int32_t>(num(*exp.find("special_ids"), "mask", 0));
+    for (const JsonValue& c : exp.find("generate")->array) {
+      MaskedRequest r = dream_case_request(c, mask);
+      const std::string what = "dream-tiny-a " + c.find("name")->string;
+      validate_exact(what + ": CUDA vs reference", gpu->generate(r, {}, {}).canvas,
+                     ints(*c.find("output_ids")));
+      r.temperature = 0.8, r.seed = 21;
+      r.alg_temp = r.alg == DreamAlg::Entropy ? 0.5 : 0.0;
+      validate_exact(what + " at T 0.8 (alg_temp " + std::to_string(r.alg_temp) + "): CUDA vs CPU",
+                     gpu->generate(r, {}, {}).canvas, cpu->generate(r, {}, {}).canvas);
+    }
+    MaskedRequest r;
+    r.sampler = Sampler::Dream, r.alg = DreamAlg::Origin;
+    r.prompt = {ids[0], ids[1], ids[2]};
+    r.gen_length = r.block_length = 24, r.steps = 10, r.temperature = 0.7, r.seed = 5;
+    r.mask_id = mask;
+    validate_exact("dream-tiny-a origin T 0.7: CUDA vs CPU", gpu->generate(r, {}, {}).canvas,
+                   cpu->generate(r, {}, {}).canvas);
+  } catch (const std::exception& e) {
+    expect("dream-tiny-a end to end", false, e.what());
   }
 }

@@ -165,6 +165,28 @@ GPU_CASE(swiglu_add) {
   report("add", shape({2048, 12288}), ms, 1.0 * n, 12.0 * n);
 }
 
+GPU_CASE(add_bias) {
+  // Dream's q/k/v biases: rows of 3584 (q) and 512 (k, v) at Dream-7B's width, and odd sizes.
+  std::mt19937 rng(106);
+  for (const auto& [rows, dim] :
+       {std::pair<int64_t, int64_t>{1, 1}, {7, 129}, {33, 512}, {5, 3584}})
+    for (DType dt : kDtypes) {
+      const auto x = random_floats(rows * dim, rng, 2.f);
+      const Typed b = typed(random_floats(dim, rng), dt);
+      std::vector<float> want = x;
+      difflm::add_bias_rows(want.data(), 0, rows, dim, b.data(), dt);
+      DeviceBuffer dx(x.size() * 4), db(b.bytes());
+      dx.upload(x.data(), x.size() * 4);
+      db.upload(b.data(), b.bytes());
+      difflm::cuda::add_bias(dx.as<float>(), rows, dim, db.get(), dt, nullptr);
+      const auto got = download_vec<float>(dx, x.size());
+      const std::string name = "add_bias " + shape({rows, dim}) + " " + difflm::dtype_name(dt);
+      validate(name, got, want, 1e-5);
+      expect(name + " bit-identical to the CPU",
+             std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    }
+}
+
 GPU_CASE(embedding) {
   std::mt19937 rng(104);
   const int64_t vocab = 1000, dim = 77, n = 37;

@@ -72,4 +72,52 @@ inline difflm::ModelLoadSpec fixture_spec(const std::string& dir, const std::str
   return s;
 }
 
+// The spec of a fixture folder in Hugging Face's layout (hidden_size, num_hidden_layers, ...):
+// arch "llama" or "dream", a single model.safetensors.
+inline difflm::ModelLoadSpec hf_fixture_spec(const std::string& dir, const std::string& arch,
+                                             const std::string& device, int threads = 8) {
+  using difflm::JsonValue;
+  JsonValue c = difflm::parse_json(read_text(dir + "/config.json"));
+  difflm::ModelLoadSpec s;
+  s.arch = arch;
+  s.device = device;
+  s.threads = threads;
+  s.files = {dir + "/model.safetensors"};
+  difflm::LladaSpec& l = s.llada;
+  l.d_model = static_cast<int64_t>(num(c, "hidden_size", 0));
+  l.n_layers = static_cast<int64_t>(num(c, "num_hidden_layers", 0));
+  l.n_heads = static_cast<int64_t>(num(c, "num_attention_heads", 0));
+  l.n_kv_heads = static_cast<int64_t>(num(c, "num_key_value_heads", double(l.n_heads)));
+  l.mlp_hidden = static_cast<int64_t>(num(c, "intermediate_size", 0));
+  l.vocab = static_cast<int64_t>(num(c, "vocab_size", 0));
+  l.max_seq_len = static_cast<int64_t>(num(c, "max_position_embeddings", 0));
+  l.rope_theta = num(c, "rope_theta", 10000);
+  l.rms_eps = num(c, "rms_norm_eps", 1e-6);
+  const JsonValue* tie = c.find("tie_word_embeddings");
+  l.weight_tying = tie && tie->boolean;
+  return s;
+}
+
+// A generate case of the Dream fixture (expected.json "generate"; options as the authors'
+// DreamGenerationConfig names them) as a request to the engine.
+inline difflm::MaskedRequest dream_case_request(const difflm::JsonValue& c, int32_t mask_id) {
+  using difflm::DreamAlg;
+  const difflm::JsonValue& o = *c.find("options");
+  const std::string& alg = o.find("alg")->string;
+  difflm::MaskedRequest r;
+  r.sampler = difflm::Sampler::Dream;
+  r.prompt = ints(*c.find("prompt_ids"));
+  r.gen_length = r.block_length = static_cast<int64_t>(num(o, "max_new_tokens", 0));
+  r.steps = static_cast<int64_t>(num(o, "steps", 0));
+  r.eps = num(o, "eps", 0);
+  r.alg = alg == "origin"         ? DreamAlg::Origin
+          : alg == "maskgit_plus" ? DreamAlg::MaskgitPlus
+          : alg == "topk_margin"  ? DreamAlg::TopkMargin
+                                  : DreamAlg::Entropy;
+  r.filter.top_p = num(o, "top_p", 1.0);
+  r.filter.top_k = static_cast<int64_t>(num(o, "top_k", 0));
+  r.mask_id = mask_id;
+  return r;
+}
+
 }  // namespace difflm_test

@@ -194,6 +194,9 @@ class NoCommitBackend final : public Backend {
     cpu.swiglu(g, u, out, n);
   }
   void add(float* x, const float* y, int64_t n) override { cpu.add(x, y, n); }
+  void add_bias(float* x, int64_t rows, int64_t dim, const void* b, DType bt) override {
+    cpu.add_bias(x, rows, dim, b, bt);
+  }
   void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
                  int64_t nh, int64_t nkv, int64_t hd, int64_t q0, bool causal) override {
     cpu.attention(q, k, v, out, nq, nk, nh, nkv, hd, q0, causal);

@@ -143,8 +143,8 @@ describe('readModelConfig (LLaDA)', () => {
     expect(err.key).toBe('architectures');
     expect(err.message).toBe(
       `Unsupported model in ${dir}: "architectures" is ["Qwen2ForCausalLM"] and "model_type" is ` +
-        '"qwen2"; difflm supports LLaDA ("LLaDAModelLM" / "llada") and Llama ' +
-        '("LlamaForCausalLM" / "llama")',
+        '"qwen2"; difflm supports LLaDA ("LLaDAModelLM" / "llada"), Dream ("DreamModel" / ' +
+        '"Dream") and Llama ("LlamaForCausalLM" / "llama")',
     );
   });
 
@@ -253,5 +253,46 @@ describe('readModelConfig (LLaDA)', () => {
     );
     writeFileSync(join(none, 'model.safetensors'), '');
     expect(() => readModelConfig(none)).not.toThrow();
+  });
+});
+
+describe('readModelConfig (Dream)', () => {
+  const dream = {
+    architectures: ['DreamModel'],
+    model_type: 'Dream',
+    hidden_size: 64,
+    intermediate_size: 160,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    vocab_size: 320,
+    max_position_embeddings: 128,
+    mask_token_id: 319,
+    eos_token_id: 316,
+    use_sliding_window: false,
+    rope_scaling: null,
+  };
+  const dreamFolder = (changes: Record<string, unknown>, remove: string[] = []): string => {
+    const config: Record<string, unknown> = { ...dream, ...changes };
+    for (const key of remove) delete config[key];
+    return folder({ config });
+  };
+
+  it("reads Dream's keys, with Qwen2's defaults for the optional ones", () => {
+    const c = readModelConfig(dreamFolder({}));
+    expect(c.family).toBe('dream');
+    expect([c.dModel, c.nLayers, c.nHeads, c.nKvHeads, c.headDim]).toEqual([64, 2, 4, 2, 16]);
+    expect([c.maskTokenId, c.eosTokenId, c.ropeTheta, c.rmsNormEps]).toEqual([
+      319, 316, 10000, 1e-6,
+    ]);
+    expect(lladaSpec(c, c.files, 2, 'cpu', c.family).arch).toBe('dream');
+  });
+
+  it('requires mask_token_id and rejects what the engine does not implement, naming the key', () => {
+    expect(loadError(dreamFolder({}, ['mask_token_id'])).key).toBe('mask_token_id');
+    expect(loadError(dreamFolder({ mask_token_id: 320 })).key).toBe('mask_token_id');
+    expect(loadError(dreamFolder({ use_sliding_window: true })).key).toBe('use_sliding_window');
+    expect(loadError(dreamFolder({ rope_scaling: { type: 'yarn' } })).key).toBe('rope_scaling');
+    expect(loadError(dreamFolder({ hidden_act: 'gelu' })).key).toBe('hidden_act');
   });
 });

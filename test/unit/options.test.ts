@@ -43,6 +43,9 @@ describe('validateGenerateOptions', () => {
       cache: 'none',
       parallel: { mode: 0, threshold: 0.9, factor: 1 },
       stopAtEos: true,
+      alg: 'entropy',
+      algTemp: 0,
+      eps: 0.001,
       signal: undefined,
       onStep: undefined,
     });
@@ -191,8 +194,8 @@ describe('validateGenerateOptions', () => {
     expect(err.option).toBe('gen_length');
     expect(err.message).toBe(
       'Expected a known option (one of genLength, steps, blockLength, temperature, topK, topP, remasking, ' +
-        'cfgScale, seed, logitsEosInf, confidenceEosEotInf, cache, parallel, stopAtEos, signal, ' +
-        'onStep) for option "gen_length" ' +
+        'cfgScale, seed, logitsEosInf, confidenceEosEotInf, cache, parallel, stopAtEos, alg, ' +
+        'algTemp, eps, signal, onStep) for option "gen_length" ' +
         'but received an unknown option name',
     );
   });
@@ -301,10 +304,64 @@ describe('options by way of decoding', () => {
   it('rejects top-k/top-p for masked models, and topP outside (0, 1]', () => {
     expect(errorOf(gen({ topK: 5 })).message).toBe(
       'Expected no value for option "topK" but received 5: top-k/top-p filtering is implemented ' +
-        'for autoregressive models only',
+        "for Dream's and left-to-right decoding",
     );
     expect(errorOf(gen({ topP: 0 }, ar)).message).toBe(
       'Expected a number in (0, 1] for option "topP" but received 0',
     );
+  });
+});
+
+describe("options of Dream's sampler", () => {
+  const dream: GenerateContext = { promptLength: 10, maxSequenceLength: 256, decoding: 'dream' };
+
+  it('takes alg, algTemp, eps, top-k and top-p, and steps that do not divide genLength', () => {
+    const r = validateGenerateOptions(
+      { genLength: 20, steps: 7, alg: 'topk_margin', algTemp: 0.5, eps: 0.01, topK: 5, topP: 0.9 },
+      dream,
+    );
+    expect([r.steps, r.alg, r.algTemp, r.eps, r.topK, r.topP]).toEqual([
+      7,
+      'topk_margin',
+      0.5,
+      0.01,
+      5,
+      0.9,
+    ]);
+    expect(r.blockLength).toBe(20); // one block: Dream's sampler has none
+  });
+
+  it.each([
+    ['blockLength', 8],
+    ['remasking', 'random'],
+    ['cfgScale', 1],
+    ['logitsEosInf', true],
+    ['confidenceEosEotInf', true],
+    ['cache', 'dual'],
+    ['parallel', { threshold: 0.9 }],
+  ])("rejects LLaDA's option %s", (key, value) => {
+    expect(errorOf(gen({ genLength: 16, [key]: value }, dream)).message).toBe(
+      `Expected no value for option "${key}" but received ${JSON.stringify(value)}: this is an ` +
+        "option of LLaDA's sampler; Dream models use Dream's",
+    );
+  });
+
+  it("rejects Dream's options for LLaDA and autoregressive models", () => {
+    expect(errorOf(gen({ alg: 'entropy' })).message).toBe(
+      'Expected no value for option "alg" but received "entropy": this is an option of ' +
+        "Dream's sampler; this model is decoded as LLaDA",
+    );
+    const ar: GenerateContext = { ...dream, decoding: 'autoregressive' };
+    expect(errorOf(gen({ eps: 0.01 }, ar)).option).toBe('eps');
+  });
+
+  it('rejects bad values, naming the option', () => {
+    expect(errorOf(gen({ alg: 'greedy' }, dream)).option).toBe('alg');
+    expect(errorOf(gen({ algTemp: -1 }, dream)).option).toBe('algTemp');
+    expect(errorOf(gen({ eps: 0 }, dream)).message).toBe(
+      'Expected a number in (0, 1) for option "eps" but received 0',
+    );
+    expect(errorOf(gen({ eps: 1 }, dream)).option).toBe('eps');
+    expect(errorOf(gen({ stopAtEos: true }, dream)).option).toBe('stopAtEos');
   });
 });

@@ -39,6 +39,11 @@ void CpuBackend::add(float* x, const float* y, int64_t n) {
                      [&](int64_t i0, int64_t i1) { add_inplace(x + i0, y + i0, i1 - i0); });
 }
 
+void CpuBackend::add_bias(float* x, int64_t rows, int64_t dim, const void* bias, DType bt) {
+  pool_.parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(dim, 1)),
+                     [&](int64_t r0, int64_t r1) { add_bias_rows(x, r0, r1, dim, bias, bt); });
+}
+
 void CpuBackend::attention(const float* q, const float* k, const float* v, float* out, int64_t nq,
                            int64_t nk, int64_t n_heads, int64_t n_kv_heads, int64_t hd,
                            int64_t q_pos0, bool causal) {
@@ -96,12 +101,9 @@ void CpuBackend::sample_candidates(float* logits, int64_t rows, int64_t vocab, i
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t pos = row0 + i;
       if (canvas[pos] != req.mask_id) continue;  // committed: never selected again
-      const Candidate c = sample_row(logits + i * vocab, vocab, req, step, pos);
+      const Candidate c = sample_candidate(logits + i * vocab, vocab, req, step, pos);
       tokens[i] = c.token;
-      confidence[i] = req.remasking == Remasking::Random
-                          ? uniform01(req.seed, RngStream::Remask, static_cast<uint64_t>(step),
-                                      static_cast<uint64_t>(pos), 0)
-                          : c.confidence;
+      confidence[i] = c.confidence;
     }
   });
 }

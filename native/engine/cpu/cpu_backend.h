@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
             const RopeTable& table) override;
   void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
   void add(float* x, const float* y, int64_t n) override;
+  void add_bias(float* x, int64_t rows, int64_t dim, const void* bias, DType bt) override;
   void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
                  int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0,
                  bool causal) override;

@@ -118,6 +118,12 @@ void add_inplace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+void add_bias_rows(float* x, int64_t r0, int64_t r1, int64_t dim, const void* bias, DType bt) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t j = 0; j < dim; ++j)
+      x[r * dim + j] += load_as_f32(bias, bt, static_cast<size_t>(j));
+}
+
 namespace {
 
 // out[i] = sum_j p[i][j] v[j] for one head: the probability-weighted sum of value rows, read in

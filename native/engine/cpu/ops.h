@@ -33,6 +33,9 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n, ThreadPoo
 // x[i] += y[i]
 void add_inplace(float* x, const float* y, int64_t n);
 
+// x[r][j] += bias[j] (bias in dtype bt) for the rows [r0, r1) of x[][dim].
+void add_bias_rows(float* x, int64_t r0, int64_t r1, int64_t dim, const void* bias, DType bt);
+
 // Scaled dot-product attention for one sequence. q: [nq][n_heads][hd] for query positions
 // q_pos0 .. q_pos0+nq-1; k, v: [nk][n_kv_heads][hd] for key positions 0 .. nk-1; out like q.
 // Query heads share KV heads in groups of n_heads / n_kv_heads. `causal` masks keys after the

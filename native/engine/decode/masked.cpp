@@ -66,6 +66,22 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
     bad_option(
         "cfgScale > 0 is not implemented with a KV cache (cache: 'prefix' or 'dual'); use "
         "cache: 'none'");
+  if (sampler == Sampler::Dream) {
+    if (block_length != gen_length) bad_option("Dream's sampler has no blocks (blockLength)");
+    if (cfg_scale > 0 || remasking != Remasking::LowConfidence || logits_eos_inf ||
+        confidence_eos_eot_inf || cache != CacheMode::None || parallel != Parallel::Off)
+      bad_option(
+          "cfgScale, remasking, logitsEosInf, confidenceEosEotInf, cache and parallel are "
+          "LLaDA's options; Dream's sampler does not take them");
+    if (!(eps > 0 && eps < 1)) bad_option("eps must be a number in (0, 1)");
+    if (!(std::isfinite(alg_temp) && alg_temp >= 0))
+      bad_option("algTemp must be a finite number >= 0");
+    if (filter.top_k < 0) bad_option("topK must be an integer >= 0");
+    if (!(filter.top_p > 0 && filter.top_p <= 1)) bad_option("topP must be a number in (0, 1]");
+    if (static_cast<int>(alg) < 0 || static_cast<int>(alg) > 3) bad_option("unknown alg");
+  } else if (filter.active(spec.vocab)) {
+    bad_option("topK and topP are implemented for Dream's sampler only");
+  }
   auto check_id = [&](int64_t id, const char* name, bool optional) {
     if ((optional && id == -1)) return;
     if (id < 0 || id >= spec.vocab)
@@ -90,6 +106,19 @@ CommitRule MaskedRequest::rule(int64_t k) const {
   return CommitRule::top_k(k);
 }
 
+int64_t dream_commit_count(const std::vector<int32_t>& canvas, int32_t mask_id,
+                           const MaskedRequest& req, int64_t step, int64_t steps, float eps) {
+  if (req.alg != DreamAlg::Origin)
+    return dream_transfer_count(std::count(canvas.begin(), canvas.end(), mask_id), step, steps,
+                                eps);
+  // Origin: the masked positions whose reveal draw falls below the reveal probability.
+  const double p = dream_reveal_probability(step, steps, eps);
+  int64_t n = 0;
+  for (size_t i = 0; i < canvas.size(); ++i)
+    if (canvas[i] == mask_id) n += dream_reveal_draw(req.seed, step, static_cast<int64_t>(i)) < p;
+  return n;
+}
+
 std::string bad_logit_message(int64_t pos, int64_t token, float value) {
   const char* what = std::isnan(value) ? "NaN" : value > 0 ? "+inf" : "a non-finite value";
   return "logits at canvas position " + std::to_string(pos) + " contain " + what + " (token " +
@@ -101,6 +130,16 @@ void throw_if_bad_logits(const float* logits, int64_t vocab, int64_t pos) {
   for (int64_t v = 0; v < vocab; ++v)
     if (std::isnan(logits[v]) || logits[v] == kInfF)
       throw EngineError(ErrorCode::Internal, bad_logit_message(pos, v, logits[v]));
+}
+
+Candidate sample_candidate(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
+                           int64_t pos) {
+  if (req.sampler == Sampler::Dream) return dream_sample_row(logits, vocab, req, step, pos);
+  Candidate c = sample_row(logits, vocab, req, step, pos);
+  if (req.remasking == Remasking::Random)
+    c.confidence = uniform01(req.seed, RngStream::Remask, static_cast<uint64_t>(step),
+                             static_cast<uint64_t>(pos), 0);
+  return c;
 }
 
 Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
@@ -204,6 +243,8 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
 
   const int64_t blocks = req.gen_length / req.block_length;
   const bool fixed = req.parallel == Parallel::Off;
+  const bool dream = req.sampler == Sampler::Dream;
+  const float eps = static_cast<float>(req.eps);
   const int64_t steps_per_block = fixed ? req.steps / blocks : 0;
   const CheckCancel check_cancel = [&cancelled] { throw_if_cancelled(cancelled); };
   KvCache cache;
@@ -217,7 +258,8 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
       return std::count(x.begin() + block_start, x.begin() + block_end, M);
     };
     std::vector<int64_t> k;
-    if (fixed) k = num_transfer_tokens(block_masks(), steps_per_block);
+    if (fixed && !dream) k = num_transfer_tokens(block_masks(), steps_per_block);
+    if (dream) k.assign(static_cast<size_t>(steps_per_block), 0);
     bool refill = true;  // the block's first forward runs the whole canvas and fills the cache
     for (int64_t t = 0; fixed ? t < steps_per_block : block_masks() > 0; ++t, ++global_step) {
       throw_if_cancelled(cancelled);
@@ -229,6 +271,7 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
       // needed for those rows only.
       int64_t r0 = req.cache != CacheMode::None && !refill ? block_start : 0;
       while (r0 < block_end && x[r0] != M) ++r0;
+      if (dream) k[t] = dream_commit_count(x, M, req, t, steps_per_block, eps);
       if ((!fixed || k[t] > 0) && r0 < block_end) {
         const int64_t rows = block_end - r0;
         auto t0 = std::chrono::steady_clock::now();

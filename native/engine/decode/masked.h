@@ -10,6 +10,8 @@
 
 #include "../backend.h"
 #include "../model/llada.h"
+#include "dream.h"
+#include "sampling.h"
 #include "select.h"
 
 namespace difflm {
@@ -28,6 +30,11 @@ enum class CacheMode { None = 0, Prefix = 1, Dual = 2 };
 // is not used.
 enum class Parallel { Off = 0, Threshold = 1, Factor = 2 };
 
+// Whose sampler turns a step's logits into commits: LLaDA's generate() (blocks, fixed counts,
+// Gumbel-max, low_confidence / random remasking, CFG, Fast-dLLM caches and parallel commits) or
+// Dream's _sample() (dream.h: one block, a timestep schedule, `alg`, top-p / top-k).
+enum class Sampler { Llada = 0, Dream = 1 };
+
 struct MaskedRequest {
   std::vector<int32_t> prompt;
   int64_t gen_length = 0, steps = 0, block_length = 0;
@@ -44,6 +51,13 @@ struct MaskedRequest {
   Parallel parallel = Parallel::Off;
   double threshold = 0.9;  // Parallel::Threshold: in [0, 1]
   double factor = 1.0;     // Parallel::Factor: > 0
+  // Sampler::Dream: block_length == gen_length, and none of cfg_scale, remasking, the EOS
+  // switches, caches or parallel commits (they are LLaDA's).
+  Sampler sampler = Sampler::Llada;
+  DreamAlg alg = DreamAlg::Entropy;
+  double alg_temp = 0;  // >= 0; 0: the most confident positions
+  double eps = 1e-3;    // the schedule's last timestep, in (0, 1)
+  TopKTopP filter;      // Dream only
 
   // The commit rule of a step whose fixed schedule says k.
   CommitRule rule(int64_t k) const;
@@ -88,5 +102,16 @@ std::string bad_logit_message(int64_t pos, int64_t token, float value);
 
 Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
                      int64_t pos);
+
+// The candidate a backend stores for a masked position: sample_row()'s, with the Remask draw
+// as confidence under random remasking, or dream_sample_row()'s for Dream's sampler.
+Candidate sample_candidate(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
+                           int64_t pos);
+
+// How many positions a step of Dream's sampler commits, from the host's canvas (every masked
+// position counts, the prompt's too, as in the reference): dream_transfer_count(), or for
+// origin the number whose reveal draw is below the reveal probability.
+int64_t dream_commit_count(const std::vector<int32_t>& canvas, int32_t mask_id,
+                           const MaskedRequest& req, int64_t step, int64_t steps, float eps);
 
 }  // namespace difflm

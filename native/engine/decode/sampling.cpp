@@ -23,32 +23,31 @@ constexpr float kNegInfF = -std::numeric_limits<float>::infinity();
 
 }  // namespace
 
-void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const TopKTopP& f) {
-  if (f.top_k < 0) bad_filter("topK must be an integer >= 0");
-  if (!(f.top_p > 0.0 && f.top_p <= 1.0)) bad_filter("topP must be a number in (0, 1]");
-  if (vocab <= 0) return;
+void apply_top_k(float* logits, int64_t vocab, int64_t k) {
+  if (k < 0) bad_filter("topK must be an integer >= 0");
+  if (k == 0 || k >= vocab) return;
+  // Keep c >= the k-th largest value (ties with it kept).
+  std::vector<float> vals(logits, logits + vocab);
+  std::nth_element(vals.begin(), vals.begin() + (k - 1), vals.end(), std::greater<float>());
+  const float kth = vals[k - 1];
+  for (int64_t v = 0; v < vocab; ++v)
+    if (logits[v] < kth) logits[v] = kNegInfF;
+}
 
-  // Top-k: keep c >= the k-th largest value (ties with it kept).
-  if (f.top_k > 0 && f.top_k < vocab) {
-    std::vector<float> vals(logits, logits + vocab);
-    std::nth_element(vals.begin(), vals.begin() + (f.top_k - 1), vals.end(), std::greater<float>());
-    const float kth = vals[f.top_k - 1];
-    for (int64_t v = 0; v < vocab; ++v)
-      if (logits[v] < kth) logits[v] = kNegInfF;
-  }
+namespace {
 
-  if (!(f.top_p < 1.0)) return;
+// Top-p with the integer weights of sampling.h at `temperature` (> 0): keeps the tokens whose
+// value is at least the first value, in descending order, at which the cumulative weight
+// reaches target(W) (W: the total weight), i.e. the tokens whose tie group's mass strictly
+// before it is below target.
+void top_p_cut(float* logits, int64_t vocab, double temperature,
+               uint64_t (*target_of)(double p, uint64_t total), double p) {
   if (vocab >= kTopPMaxVocab)
     bad_filter("topP needs a vocabulary of fewer than " + std::to_string(kTopPMaxVocab) +
                " tokens");
   float m = kNegInfF;
   for (int64_t v = 0; v < vocab; ++v) m = std::max(m, logits[v]);
   if (m == kNegInfF) return;
-  if (!(temperature > 0)) {  // the T -> 0 limit: all the mass is on the maximum's tie group
-    for (int64_t v = 0; v < vocab; ++v)
-      if (logits[v] < m) logits[v] = kNegInfF;
-    return;
-  }
   // Tokens of positive weight, by logit descending; the cutoff is the first whose cumulative
   // weight reaches the target (a zero-weight token can never be the first to reach it).
   std::vector<std::pair<float, uint64_t>> cand;
@@ -61,7 +60,7 @@ void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const T
     total += w;
   }
   if (total == 0) return;
-  const uint64_t target = top_p_target(f.top_p, total);
+  const uint64_t target = target_of(p, total);
   // Only the head of the order is needed: take the n largest (nth_element), and sort and scan
   // them if their weight reaches the target, else grow n. The cumulative weights within the
   // head are those of the full descending order (tied values have equal weights), so the first
@@ -88,6 +87,34 @@ void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const T
   }
   for (int64_t v = 0; v < vocab; ++v)
     if (logits[v] < cutoff) logits[v] = kNegInfF;
+}
+
+void check_top_p(double p) {
+  if (!(p > 0.0 && p <= 1.0)) bad_filter("topP must be a number in (0, 1]");
+}
+
+}  // namespace
+
+void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const TopKTopP& f) {
+  if (f.top_k < 0) bad_filter("topK must be an integer >= 0");
+  check_top_p(f.top_p);
+  if (vocab <= 0) return;
+  apply_top_k(logits, vocab, f.top_k);
+  if (!(f.top_p < 1.0)) return;
+  if (!(temperature > 0)) {  // the T -> 0 limit: all the mass is on the maximum's tie group
+    float m = kNegInfF;
+    for (int64_t v = 0; v < vocab; ++v) m = std::max(m, logits[v]);
+    for (int64_t v = 0; v < vocab; ++v)
+      if (logits[v] < m) logits[v] = kNegInfF;
+    return;
+  }
+  top_p_cut(logits, vocab, temperature, top_p_target, f.top_p);
+}
+
+void apply_dream_top_p(float* logits, int64_t vocab, double p) {
+  check_top_p(p);
+  if (vocab <= 0 || !(p < 1.0)) return;
+  top_p_cut(logits, vocab, 1.0, dream_top_p_target, p);
 }
 
 Candidate sample_row_filtered(float* logits, int64_t vocab, const MaskedRequest& req,

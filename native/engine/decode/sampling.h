@@ -79,11 +79,27 @@ DIFFLM_HD uint64_t top_p_target(double p, uint64_t total) {
   return t < 1.0 ? 1 : static_cast<uint64_t>(t);
 }
 
+// Dream's target (apply_dream_top_p): a token is kept iff the mass before it is <= p, i.e. (the
+// integer weights) at most floor(p * W), i.e. below floor(p * W) + 1; W when that is more.
+DIFFLM_HD uint64_t dream_top_p_target(double p, uint64_t total) {
+  const double t = floor(p * static_cast<double>(total));
+  if (!(t < static_cast<double>(total))) return total;
+  return static_cast<uint64_t>(t) + 1;
+}
+
 // Applies top-k then top-p to logits[0, vocab) in place (removed tokens become -inf), as defined
 // above. temperature > 0 scales the softmax of top-p; at temperature 0 top-p keeps the maximum's
 // tie group only (the limit T -> 0). Throws EngineError(InvalidArgument) for top_k < 0, top_p
 // outside (0, 1] or NaN, or top-p on a vocab of kTopPMaxVocab or more.
 void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const TopKTopP& f);
+
+// Top-k alone (k = 0 or k >= vocab: off), as defined above; throws for k < 0.
+void apply_top_k(float* logits, int64_t vocab, int64_t k);
+
+// Dream's top-p (generation_utils.py top_p_logits) on logits already divided by the temperature:
+// the integer weights at temperature 1, and a token is kept iff the mass of the tokens strictly
+// above its tie group is <= p (HF's rule above: < p). p = 1 is off; throws for p outside (0, 1].
+void apply_dream_top_p(float* logits, int64_t vocab, double p);
 
 // The CPU twin of cuda::sample_rows with top_k / top_p: sample_row() (decode/masked.h) with the
 // candidate drawn from the filtered logits. When temperature is 0 or the filter is off this is

@@ -76,7 +76,9 @@ ScoreResult score_masked(const LladaModel& model, Backend& be, const ScoreReques
       std::copy(req.ids.begin(), req.ids.end(), ids.begin() + j * n);
       for (int64_t m = 0; m < masked[j]; ++m) ids[j * n + req.first + order[m]] = req.mask_id;
     }
-    model.forward(ids.data(), rows, n, req.first, n, logits.as(), check);
+    // The logits of positions [first, n); with shifted logits (Dream), the outputs one before.
+    const int64_t shift = model.spec().shift_logits ? 1 : 0;
+    model.forward(ids.data(), rows, n, req.first - shift, n - shift, logits.as(), check);
     be.to_host(host.data(), logits.as(), static_cast<size_t>(rows * T * V) * sizeof(float));
     for (int64_t j = 0; j < rows; ++j) {
       double ce = 0;

@@ -15,7 +15,23 @@ WeightMatrix matrix(Backend& be, const TensorView& t) {
 }
 
 // What each tensor does, and its name in either layout.
-enum class Role { Embed, FinalNorm, Head, AttnNorm, FfnNorm, Q, K, V, O, Gate, Up, Down };
+enum class Role {
+  Embed,
+  FinalNorm,
+  Head,
+  AttnNorm,
+  FfnNorm,
+  Q,
+  K,
+  V,
+  O,
+  Gate,
+  Up,
+  Down,
+  QBias,
+  KBias,
+  VBias
+};
 
 // Tensor names by role in each layout; "#" stands for the layer index.
 struct RoleNames {
@@ -40,6 +56,10 @@ constexpr RoleNames kNames[] = {
      "model.layers.#.mlp.gate_proj.weight"},
     {Role::Up, "model.transformer.blocks.#.up_proj.weight", "model.layers.#.mlp.up_proj.weight"},
     {Role::Down, "model.transformer.blocks.#.ff_out.weight", "model.layers.#.mlp.down_proj.weight"},
+    // LLaDA checkpoints have no biases (LladaSpec::validate rejects qkv_bias there).
+    {Role::QBias, "", "model.layers.#.self_attn.q_proj.bias"},
+    {Role::KBias, "", "model.layers.#.self_attn.k_proj.bias"},
+    {Role::VBias, "", "model.layers.#.self_attn.v_proj.bias"},
 };
 
 std::string tensor_name(Layout layout, Role role, int64_t layer = 0) {
@@ -70,6 +90,8 @@ void LladaSpec::validate() const {
   need(max_seq_len > 0 && max_seq_len <= (int64_t(1) << 20), "maxSequenceLength out of range");
   need(rope_theta > 0, "ropeTheta must be positive");
   need(rms_eps > 0, "rmsNormEps must be positive");
+  need(!qkv_bias || layout == Layout::Llama, "q/k/v biases exist in the Hugging Face layout only");
+  need(!(shift_logits && causal), "shifted logits are for bidirectional (masked) models");
 }
 
 // Every tensor the model reads, with its role and expected shape, in load order.
@@ -93,6 +115,11 @@ static std::vector<TensorSpec> tensor_list(const LladaSpec& s) {
     list.push_back({Role::Gate, i, {s.mlp_hidden, d}});
     list.push_back({Role::Up, i, {s.mlp_hidden, d}});
     list.push_back({Role::Down, i, {d, s.mlp_hidden}});
+    if (s.qkv_bias) {
+      list.push_back({Role::QBias, i, {d}});
+      list.push_back({Role::KBias, i, {kv}});
+      list.push_back({Role::VBias, i, {kv}});
+    }
   }
   return list;
 }
@@ -130,6 +157,11 @@ LladaModel::LladaModel(const LladaSpec& spec, const WeightStore& w, Backend& be)
     L.gate = matrix(be, get(Role::Gate, i));
     L.up = matrix(be, get(Role::Up, i));
     L.down = matrix(be, get(Role::Down, i));
+    if (spec_.qkv_bias) {
+      L.q_bias = norm(Role::QBias, i);
+      L.k_bias = norm(Role::KBias, i);
+      L.v_bias = norm(Role::VBias, i);
+    }
     layers_.push_back(L);
   }
   // Rotary tables are computed on the host (float32, as PyTorch does) and put on the backend.
@@ -159,7 +191,7 @@ void LladaModel::forward(const int32_t* ids, int64_t batch, int64_t len, int64_t
                                                         std::to_string(spec_.vocab) + " rows)");
   Buffer ids_b(be_, static_cast<size_t>(batch * len) * sizeof(int32_t));
   be_.to_backend(ids_b.as(), ids, static_cast<size_t>(batch * len) * sizeof(int32_t));
-  forward_resident(ids_b.as<int32_t>(), batch, len, row0, row1, logits, check_cancel);
+  run(ids_b.as<int32_t>(), batch, len, row0, row1, false, logits, check_cancel);
 }
 
 void LladaModel::check_shape(int64_t batch, int64_t len, int64_t row0, int64_t row1) const {
@@ -176,6 +208,11 @@ void LladaModel::project_qkv(const Layer& L, const float* x, int64_t n, float* q
   be_.gemm(x, n, L.q, q);
   be_.gemm(x, n, L.k, k);
   be_.gemm(x, n, L.v, v);
+  if (!spec_.qkv_bias) return;
+  const int64_t kv = spec_.n_kv_heads * spec_.head_dim();
+  be_.add_bias(q, n, spec_.d_model, L.q_bias.data, L.q_bias.dtype);
+  be_.add_bias(k, n, kv, L.k_bias.data, L.k_bias.dtype);
+  be_.add_bias(v, n, kv, L.v_bias.data, L.v_bias.dtype);
 }
 
 void LladaModel::finish_layer(const Layer& L, const float* att, int64_t n, float* h, float* x,
@@ -198,9 +235,24 @@ void LladaModel::head(const float* h, int64_t rows, float* sel, float* logits) c
   be_.gemm(sel, rows, head_, logits);
 }
 
+void LladaModel::head_rows(const float* h, int64_t w0, int64_t row0, int64_t row1, bool shift,
+                           float* sel, float* logits) const {
+  const int64_t d = spec_.d_model, rows = row1 - row0;
+  if (!shift) return head(h + (row0 - w0) * d, rows, sel, logits);
+  if (row0 > w0) return head(h + (row0 - 1 - w0) * d, rows, sel, logits);
+  // The window's first position takes its own output, the others the one before theirs.
+  head(h, 1, sel, logits);
+  if (rows > 1) head(h, rows - 1, sel, logits + spec_.vocab);
+}
+
 void LladaModel::forward_resident(const int32_t* ids, int64_t batch, int64_t len, int64_t row0,
                                   int64_t row1, float* logits,
                                   const CheckCancel& check_cancel) const {
+  run(ids, batch, len, row0, row1, spec_.shift_logits, logits, check_cancel);
+}
+
+void LladaModel::run(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
+                     bool shift, float* logits, const CheckCancel& check_cancel) const {
   check_shape(batch, len, row0, row1);
   Backend& be = be_;
   const int64_t n = batch * len, d = spec_.d_model, hd = spec_.head_dim();
@@ -227,7 +279,8 @@ void LladaModel::forward_resident(const int32_t* ids, int64_t batch, int64_t len
   check_cancel();
   // Final norm and LM head on the requested rows only.
   for (int64_t b = 0; b < batch; ++b)
-    head(h.as() + (b * len + row0) * d, rows, sel.as(), logits + b * rows * spec_.vocab);
+    head_rows(h.as() + b * len * d, 0, row0, row1, shift, sel.as(),
+              logits + b * rows * spec_.vocab);
 }
 
 KvCache LladaModel::make_cache(int64_t capacity) const {
@@ -303,7 +356,7 @@ void LladaModel::forward_window(const int32_t* ids, int64_t w0, int64_t w1, int6
     finish_layer(L, att.as(), n, h.as(), x.as(), gate.as(), up.as());
   }
   check_cancel();
-  head(h.as() + (row0 - w0) * d, rows, sel.as(), logits);
+  head_rows(h.as(), w0, row0, row1, spec_.shift_logits, sel.as(), logits);
 }
 
 }  // namespace difflm

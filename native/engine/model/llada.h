@@ -15,7 +15,8 @@
 namespace difflm {
 
 // Checkpoint layouts of the same pre-norm SwiGLU/RoPE transformer: LLaDA's names
-// (bidirectional denoiser) and Hugging Face Llama's (causal LM, the AR baseline).
+// (bidirectional denoiser) and Hugging Face Llama/Qwen2's (the AR baseline; Dream, a
+// bidirectional Qwen2, with q/k/v biases).
 enum class Layout { Llada, Llama };
 
 struct LladaSpec {
@@ -26,6 +27,11 @@ struct LladaSpec {
   double rms_eps = 1e-5;
   bool weight_tying = false;
   bool causal = false;  // true turns the same block into a causal LM (AR baseline)
+  // q/k/v projections have biases (`…{q,k,v}_proj.bias`, Qwen2 and Dream); Llama layout only.
+  bool qkv_bias = false;
+  // Dream's logits shift (notes masked_dlm.md §3.3): canvas position p is predicted by the
+  // output of position p - 1 (position 0 by its own), as the model was trained from an AR one.
+  bool shift_logits = false;
 
   int64_t head_dim() const { return d_model / n_heads; }
   // Throws EngineError(InvalidArgument) naming the field when the spec is inconsistent.
@@ -52,11 +58,14 @@ class LladaModel {
 
   // One forward over `batch` sequences of `len` tokens (host ids, row-major [batch][len]).
   // Writes logits of positions [row0, row1) of each sequence to `logits` (backend memory,
-  // [batch][row1 - row0][vocab]). Only those rows go through the LM head.
+  // [batch][row1 - row0][vocab]). Only those rows go through the LM head. These are the
+  // network's outputs at those positions (what Hugging Face's model returns), also with
+  // shift_logits.
   void forward(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
                float* logits, const CheckCancel& check_cancel) const;
   // The same with the ids already in backend memory (the decode loop's device-resident canvas);
-  // they are not range-checked here.
+  // they are not range-checked here. Unlike forward(), with spec().shift_logits the logits of
+  // canvas position p are the output at p - 1 (at 0 for p = 0), as a decode loop wants them.
   void forward_resident(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1,
                         float* logits, const CheckCancel& check_cancel) const;
 
@@ -73,7 +82,8 @@ class LladaModel {
   // Rows of the cache outside the window must already hold the keys and values the caller wants
   // to reuse (Fast-dLLM's prefix and dual caches, notes masked_dlm.md §4.1). Writes the logits of
   // positions [row0, row1) (inside the window) to `logits` ([row1 - row0][vocab]). cache.len is
-  // not changed.
+  // not changed. With spec().shift_logits, rows are shifted as in forward_resident, the
+  // window's first position taking its own output (Fast-dLLM's Dream code does the same).
   void forward_window(const int32_t* ids, int64_t w0, int64_t w1, int64_t kv_end, KvCache& cache,
                       int64_t row0, int64_t row1, float* logits,
                       const CheckCancel& check_cancel) const;
@@ -85,12 +95,14 @@ class LladaModel {
   size_t work_bytes(int64_t batch, int64_t len, int64_t rows) const;
 
  private:
+  // A vector of weights (norm scale, bias, or the embedding table's data).
   struct Norm {
     const void* data;
     DType dtype;
   };
   struct Layer {
     Norm attn_norm, ff_norm;
+    Norm q_bias{}, k_bias{}, v_bias{};  // data nullptr without qkv_bias
     WeightMatrix q, k, v, o, gate, up, down;
   };
   // Throws EngineError(InvalidArgument) when the shape or row window is out of range.
@@ -103,6 +115,14 @@ class LladaModel {
                     float* up) const;
   // Final norm and LM head of `rows` rows of h [rows][d] into logits; sel is [rows][d] scratch.
   void head(const float* h, int64_t rows, float* sel, float* logits) const;
+  // head() for canvas positions [row0, row1) of a window whose hidden states h start at position
+  // w0: the rows themselves, or with `shift` those one before (the window's first row for its
+  // first position).
+  void head_rows(const float* h, int64_t w0, int64_t row0, int64_t row1, bool shift, float* sel,
+                 float* logits) const;
+  // The forward of forward() and forward_resident(); `shift` as in head_rows.
+  void run(const int32_t* ids, int64_t batch, int64_t len, int64_t row0, int64_t row1, bool shift,
+           float* logits, const CheckCancel& check_cancel) const;
 
   LladaSpec spec_;
   Backend& be_;

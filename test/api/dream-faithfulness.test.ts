@@ -1,0 +1,139 @@
+/**
+ * The Dream family against the authors' code (Dream's modeling_dream.py and generation_utils.py,
+ * Fast-dLLM's copy at 24cc59e) on a tiny random checkpoint in Dream's layout
+ * (tools/fixtures/make_dream_fixtures.py): raw logits, and every deterministic sampler case:
+ * the canvas and the positions each step commits.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel, type DiffusionModel, type DreamAlg } from '../../lib/index';
+import { FIXTURES, readFloat32, relL2 } from './native-fixture';
+
+interface Case {
+  name: string;
+  prompt_ids: number[];
+  options: {
+    max_new_tokens: number;
+    steps: number;
+    eps: number;
+    alg: DreamAlg;
+    top_p: number | null;
+    top_k: number | null;
+  };
+  output_ids: number[];
+  commit_positions: number[][];
+  num_transfer: number[];
+}
+interface Expected {
+  special_ids: { eos: number; im_end: number; mask: number };
+  logits: { file: string; shape: [number, number]; input_ids: number[] };
+  generate: Case[];
+}
+
+const dir = join(FIXTURES, 'dream-tiny-a');
+const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Expected;
+
+describe('dream-tiny-a', () => {
+  let model: DiffusionModel;
+
+  beforeAll(async () => {
+    model = await loadModel(dir, { threads: 2, device: 'auto' });
+  });
+  afterAll(async () => {
+    await model?.dispose();
+  });
+
+  it('reads as a Dream model with its special tokens', () => {
+    expect(model.config.family).toBe('dream');
+    expect(model.specialTokens).toEqual({
+      mask: expected.special_ids.mask,
+      eos: expected.special_ids.eos,
+      eot: expected.special_ids.im_end,
+    });
+  });
+
+  it("renders chat prompts with the folder's ChatML template and stops the text at <|im_end|>", async () => {
+    const text = model.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }]);
+    expect(text).toBe(
+      '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' +
+        '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n',
+    );
+    const r = await model.generate(
+      { messages: [{ role: 'user', content: 'hi' }] },
+      { genLength: 8 },
+    );
+    expect(r.tokens).toHaveLength(8);
+    const end = r.tokens.findIndex(
+      (t) => t === expected.special_ids.eos || t === expected.special_ids.im_end,
+    );
+    expect(r.text).toBe(model.tokenizer.decode(end < 0 ? r.tokens : r.tokens.slice(0, end)));
+  });
+
+  it("gives the reference model's (unshifted) logits within 1e-5 relative L2 error", async () => {
+    const ref = readFloat32(join(dir, expected.logits.file));
+    const got = await model.logits({ inputIds: expected.logits.input_ids });
+    expect(got.length).toBe(ref.length);
+    expect(relL2(got, ref)).toBeLessThanOrEqual(1e-5);
+  });
+
+  for (const c of expected.generate) {
+    it(`generates the reference canvas step by step: ${c.name}`, async () => {
+      const o = c.options;
+      const commits: number[][] = [];
+      const r = await model.generate(
+        { inputIds: c.prompt_ids },
+        {
+          genLength: o.max_new_tokens,
+          steps: o.steps,
+          eps: o.eps,
+          alg: o.alg,
+          temperature: 0,
+          topP: o.top_p ?? 1,
+          topK: o.top_k ?? 0,
+          onStep: (ev) => {
+            commits.push(ev.committed.map((t) => t.position).sort((a, b) => a - b));
+          },
+        },
+      );
+      expect(r.canvas).toEqual(c.output_ids);
+      expect(r.steps).toBe(o.steps);
+      // Event positions count from the end of the prompt; a masked prompt position is left out
+      // of them (the canvas above shows it filled).
+      const P = c.prompt_ids.length;
+      const want = c.commit_positions.map((s) => s.filter((p) => p >= P).map((p) => p - P));
+      expect(commits).toEqual(want);
+      // Steps whose budget is 0 run no forward.
+      expect(r.forwardPasses).toBe(c.num_transfer.filter((n) => n > 0).length);
+    });
+  }
+
+  it('scores by the ELBO with shifted logits, and refuses LLaDA options', async () => {
+    const ids = expected.logits.input_ids.filter((t) => t !== expected.special_ids.mask);
+    const a = await model.score({ inputIds: ids }, { samples: 16, seed: 1 });
+    expect(a.method).toBe('elbo');
+    expect(a.nllPerToken).toBeGreaterThan(0);
+    expect(Number.isFinite(a.nll)).toBe(true);
+    await expect(model.generate('x', { genLength: 8, blockLength: 4 })).rejects.toThrow(
+      /blockLength.*LLaDA's sampler/,
+    );
+  });
+
+  it('samples reproducibly at temperature > 0, with origin and with algTemp', async () => {
+    for (const opts of [
+      { alg: 'origin' as const, temperature: 0.8 },
+      { alg: 'entropy' as const, algTemp: 0.5, temperature: 0.8, topP: 0.9 },
+    ]) {
+      const run = () =>
+        model.generate({ inputIds: [316, 40, 41] }, { genLength: 12, ...opts, seed: 3 });
+      const [a, b] = [await run(), await run()];
+      expect(a.canvas).toEqual(b.canvas);
+      expect(a.tokens).not.toContain(expected.special_ids.mask);
+      const other = await model.generate(
+        { inputIds: [316, 40, 41] },
+        { genLength: 12, ...opts, seed: 4 },
+      );
+      expect(other.tokens).not.toEqual(a.tokens);
+    }
+  });
+});
