@@ -14,7 +14,8 @@
 // The rows are read a few times (once per radix pass and reduction), mostly from L2: unlike
 // LLaDA's one-pass kernel this one is written for exactness first.
 // Exactness: tokens equal the CPU's; p(x0) differs only in the order of float64 additions and in
-// the last ulp of CUDA's float64 exp; margin and entropy likewise (~1e-15 relative).
+// the last ulp of CUDA's float64 exp; margin and entropy likewise (~1e-15 relative). A logit /
+// temperature that overflows float32 is an error, as on the CPU.
 #include <climits>
 
 #include "common.cuh"
@@ -61,15 +62,19 @@ __global__ void __launch_bounds__(kDreamThreads)
   const float t = static_cast<float>(a.temperature);
   const auto z_of = [&](int v) { return a.temperature > 0 ? __fdiv_rn(row[v], t) : row[v]; };
 
-  // 1. Bad logits, and the max of z.
+  // 1. Bad logits (nan_flag[0]), logit / temperature overflowing float32 (nan_flag[1], a row
+  // index), and the max of z.
   int bad = INT_MAX;
+  bool overflow = false;
   float m = -INFINITY;
   for (int v = threadIdx.x; v < V; v += blockDim.x) {
-    const float x = row[v];
+    const float x = row[v], z = z_of(v);
     if (isnan(x) || x == INFINITY) bad = min(bad, v);
-    m = fmaxf(m, z_of(v));
+    overflow = overflow || !(z < INFINITY);
+    m = fmaxf(m, z);
   }
   if (bad != INT_MAX) atomicMin(nan_flag, static_cast<unsigned long long>(r * vocab + bad));
+  if (overflow) atomicMin(nan_flag + 1, static_cast<unsigned long long>(r));
   m = block_reduce_max(m);
 
   // 2. The filter threshold: top-p, then top-k among what it kept.
@@ -191,7 +196,8 @@ __global__ void __launch_bounds__(kDreamThreads)
 void dream_rows(const float* logits, int64_t rows, int64_t vocab, const int64_t* positions,
                 const DreamParams& p, int32_t* tokens, double* confidence, Stream s) {
   CUDA_REQUIRE(rows >= 0 && rows <= 0x7fffffff, "dream_rows: bad row count");
-  CUDA_REQUIRE(vocab > 0 && vocab < kTopPMaxVocab, "dream_rows: bad vocab size");
+  CUDA_REQUIRE(vocab > 0 && vocab < INT_MAX - kConfidenceSegment, "dream_rows: bad vocab size");
+  CUDA_REQUIRE(p.top_p >= 1 || vocab < kTopPMaxVocab, "dream_rows: vocab too large for top_p");
   CUDA_REQUIRE(p.temperature >= 0 && p.top_k >= 0 && p.top_p > 0 && p.top_p <= 1 && p.alg >= 0 &&
                    p.alg <= 3 && p.alg_temp >= 0,
                "dream_rows: bad parameters");
@@ -206,13 +212,24 @@ void dream_rows(const float* logits, int64_t rows, int64_t vocab, const int64_t*
                     p.alg_temp,
                     p.canvas,
                     p.mask_id};
-  AsyncScratch flag(sizeof(unsigned long long), st);
+  AsyncScratch flag(2 * sizeof(unsigned long long), st);
   auto* nan_flag = static_cast<unsigned long long*>(flag.p);
-  CUDA_CHECK(cudaMemsetAsync(nan_flag, 0xff, sizeof(unsigned long long), st));
+  CUDA_CHECK(cudaMemsetAsync(nan_flag, 0xff, 2 * sizeof(unsigned long long), st));
   DIFFLM_LAUNCH(dream_rows_kernel, static_cast<unsigned>(rows), kDreamThreads, 0, st, logits, vocab,
                 positions, a, tokens, confidence, nan_flag);
   CUDA_CHECK_LAUNCH("dream_rows_kernel");
   throw_if_bad_logits_flag(nan_flag, logits, vocab, positions, st);
+  unsigned long long overflow_row = 0;
+  CUDA_CHECK(cudaMemcpyAsync(&overflow_row, nan_flag + 1, sizeof overflow_row,
+                             cudaMemcpyDeviceToHost, st));
+  CUDA_CHECK(cudaStreamSynchronize(st));
+  if (overflow_row != ~0ull) {
+    int64_t pos = 0;
+    CUDA_CHECK(
+        cudaMemcpyAsync(&pos, positions + overflow_row, sizeof pos, cudaMemcpyDeviceToHost, st));
+    CUDA_CHECK(cudaStreamSynchronize(st));
+    throw EngineError(ErrorCode::InvalidArgument, temperature_overflow_message(p.temperature, pos));
+  }
 }
 
 }  // namespace cuda

@@ -77,6 +77,7 @@ template <bool kUnit, bool kDreamRule = false, class KeyWeight>
 __device__ bool radix_select(int vocab, const KeyWeight& kw, unsigned long long target, double p,
                              SelectShared& sh, uint32_t& result) {
   const int lane = threadIdx.x & 31;
+  __syncthreads();  // every thread has read the previous call's sh.empty and sh.digit
   if (threadIdx.x == 0) sh.empty = 0;
   uint32_t prefix = 0, mask = 0;
   unsigned long long above = 0, tgt = target;  // used by warp 0

@@ -3,7 +3,7 @@
  * ship them): they fill every option the caller leaves unset.
  */
 import type { ModelConfig } from './config';
-import { DREAM_ALG, type DreamAlg, type GenerateOptions } from './options';
+import type { DreamAlg, GenerateOptions } from './options';
 
 /** The options generation_config.json sets for this model's way of decoding. */
 export function generationDefaults(config: ModelConfig): GenerateOptions {
@@ -21,7 +21,9 @@ export function generationDefaults(config: ModelConfig): GenerateOptions {
     });
   }
   if (config.family === 'dream') {
-    // Dream's generation_config.json: DreamGenerationConfig's keys (null: unset).
+    // Dream's generation_config.json: DreamGenerationConfig's keys (null: unset). An alg
+    // difflm does not implement (e.g. Fast-dLLM's 'confidence_threshold') is passed on, so that
+    // generate() names it in its error unless the call sets alg.
     const alg = g.alg;
     return defined({
       genLength: num('max_new_tokens'),
@@ -29,7 +31,7 @@ export function generationDefaults(config: ModelConfig): GenerateOptions {
       temperature: num('temperature'),
       topK: num('top_k'),
       topP: num('top_p'),
-      alg: typeof alg === 'string' && alg in DREAM_ALG ? (alg as DreamAlg) : undefined,
+      alg: typeof alg === 'string' ? (alg as DreamAlg) : undefined,
       algTemp: num('alg_temp'),
       eps: num('eps'),
     });

@@ -95,7 +95,9 @@ export interface GenerateOptions {
    * - `'topk_margin'`: the largest gap between the two most probable tokens first;
    * - `'entropy'`: the lowest-entropy distributions first.
    *
-   * The number committed per step follows Dream's timestep schedule. Defaults to `'entropy'`.
+   * The number committed per step follows Dream's timestep schedule. Defaults to `'entropy'`
+   * (Dream's README and evaluation settings); a model folder's generation_config.json overrides
+   * that (Dream-v0's sets `'origin'` and 512 steps).
    */
   alg?: DreamAlg;
   /**

@@ -115,8 +115,10 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
       signal,
     };
     const genLength = options.genLength ?? g.genLength ?? 128;
+    // The folder's steps belong to its own genLength: not used when the flags set another.
+    const folderSteps = options.genLength === undefined ? g.steps : undefined;
     const totalSteps =
-      model.config.family === 'llama' ? genLength : (options.steps ?? g.steps ?? genLength);
+      model.config.family === 'llama' ? genLength : (options.steps ?? folderSteps ?? genLength);
     const progress = makeProgress(model, flags, totalSteps, genLength);
     let last: StepEvent | undefined;
     let result: GenerateResult;
@@ -188,7 +190,7 @@ export function registerGenerate(program: Command, signal: AbortSignal): void {
     .addOption(
       new Option(
         '--alg <alg>',
-        'Dream models: which masks to commit first (default entropy)',
+        "Dream models: which masks to commit first (default entropy, or the folder's)",
       ).choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy']),
     )
     .option('--alg-temp <t>', 'Dream models: draw the positions at random (default 0)', parseNumber)

@@ -155,6 +155,22 @@ GPU_CASE(dream_rows) {
            msg.find("canvas position 9") != std::string::npos &&
                msg.find("token 17") != std::string::npos,
            msg);
+    // A temperature so small that logit / temperature overflows: the CPU's error.
+    logits[vocab + 17] = 1.f;
+    dl.upload(logits.data(), logits.size() * 4);
+    difflm::cuda::DreamParams p;
+    p.temperature = 1e-40, p.top_p = 0.9, p.top_k = 5;
+    msg.clear();
+    try {
+      difflm::cuda::dream_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), p,
+                               dtok.as<int32_t>(), dconf.as<double>(), nullptr);
+    } catch (const difflm::EngineError& e) {
+      msg = e.what();
+    }
+    expect("dream_rows: logit / temperature overflowing float32 is the CPU's error",
+           msg.find("too small for these logits") != std::string::npos &&
+               msg.find("canvas position 4") != std::string::npos,
+           msg);
   }
 }
 

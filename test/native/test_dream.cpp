@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "cpu/cpu_backend.h"
 #include "cpu/ops.h"
 #include "decode/dream.h"
 #include "decode/masked.h"
@@ -254,4 +255,89 @@ TEST(add_bias_rows_adds_the_bias_to_every_row) {
   const std::vector<uint16_t> b = {f32_to_bf16(0.5f), f32_to_bf16(-1.f), f32_to_bf16(2.f)};
   add_bias_rows(x.data(), 0, 2, 3, b.data(), DType::BF16);
   CHECK((x == std::vector<float>{1.5f, 1.f, 5.f, 4.5f, 4.f, 8.f}));
+}
+
+TEST(dream_origin_reveals_at_the_schedule_rate) {
+  // 4000 masked positions at step 3 of 16: the count revealed is within 4 sigma of 4000 p.
+  std::vector<int32_t> canvas(4000, 9);
+  MaskedRequest r = dream_request(DreamAlg::Origin);
+  r.seed = 12;
+  const double p = dream_reveal_probability(3, 16, 1e-3f);
+  const double n = static_cast<double>(dream_commit_count(canvas, 9, r, 3, 16, 1e-3f));
+  CHECK_MSG(std::fabs(n - 4000 * p) < 4 * std::sqrt(4000 * p * (1 - p)), n << " vs " << 4000 * p);
+  // The last step reveals every mask left.
+  CHECK(dream_commit_count(canvas, 9, r, 15, 16, 1e-3f) == 4000);
+}
+
+TEST(dream_alg_temp_picks_positions_by_softmax_of_confidence) {
+  // Three positions whose maskgit confidences are c = p(x0) of rows made for it; with alg_temp
+  // 0.1 the first pick (the largest key) falls on position i with probability
+  // softmax(c / 0.1)_i, over 6000 steps.
+  const std::vector<std::vector<float>> rows = {{0.f, 0.f}, {1.f, 0.f}, {2.f, 0.f}};
+  MaskedRequest r = dream_request(DreamAlg::MaskgitPlus);
+  r.alg_temp = 0.1, r.seed = 3;
+  std::vector<double> c(3), w(3);
+  for (int i = 0; i < 3; ++i) c[i] = 1.0 / (1.0 + std::exp(-double(rows[i][0])));
+  double total = 0;
+  for (int i = 0; i < 3; ++i) total += w[i] = std::exp(c[i] / 0.1);
+  std::vector<int> first(3);
+  for (int64_t step = 0; step < 6000; ++step) {
+    int best = 0;
+    double key = -1e300;
+    for (int i = 0; i < 3; ++i) {
+      const double k = dream_sample_row(rows[i].data(), 2, r, step, i).confidence;
+      if (k > key) key = k, best = i;
+    }
+    ++first[best];
+  }
+  for (int i = 0; i < 3; ++i) {
+    const double p = w[i] / total;
+    CHECK_MSG(std::fabs(first[i] - 6000 * p) < 4 * std::sqrt(6000 * p * (1 - p)) + 1,
+              "position " << i << ": " << first[i] << " vs " << 6000 * p);
+  }
+}
+
+TEST(dream_temperature_overflow_is_an_error_naming_the_position) {
+  std::vector<float> l = {1.f, 0.f};
+  MaskedRequest r = dream_request(DreamAlg::Entropy);
+  r.temperature = 1e-40;
+  CHECK_THROWS(dream_sample_row(l.data(), 2, r, 0, 5), ErrorCode::InvalidArgument,
+               "too small for these logits: logit / temperature overflows float32 at canvas "
+               "position 5");
+}
+
+TEST(dream_shifted_rows_are_the_outputs_one_position_before) {
+  // forward_resident (shifted) against forward (raw): row p is raw row p - 1, row 0 raw row 0,
+  // for rows from 0 and from inside the sequence.
+  const std::string dir = "test/fixtures/dream-tiny-a";
+  ModelLoadSpec spec = hf_fixture_spec(dir, "dream", "cpu", 1);
+  spec.llada.qkv_bias = spec.llada.shift_logits = true;
+  spec.llada.layout = Layout::Llama;
+  CpuBackend be(1);
+  WeightStore w(spec.files);
+  LladaModel m(spec.llada, w, be);
+  const std::vector<int32_t> ids = {316, 40, 41, 319, 319, 42};
+  const int64_t n = 6, V = spec.llada.vocab;
+  std::vector<float> raw(n * V), shifted(n * V);
+  const CheckCancel go = [] {};
+  m.forward(ids.data(), 1, n, 0, n, raw.data(), go);
+  m.forward_resident(ids.data(), 1, n, 0, n, shifted.data(), go);
+  CHECK(std::equal(shifted.begin(), shifted.begin() + V, raw.begin()));
+  CHECK(std::equal(shifted.begin() + V, shifted.end(), raw.begin()));
+  std::vector<float> tail(2 * V);
+  m.forward_resident(ids.data(), 1, n, 3, 5, tail.data(), go);
+  CHECK(std::equal(tail.begin(), tail.end(), raw.begin() + 2 * V));
+}
+
+TEST(dream_runs_more_steps_than_tokens_and_from_an_empty_prompt) {
+  auto model = Model::load(hf_fixture_spec("test/fixtures/dream-tiny-a", "dream", "cpu", 2));
+  MaskedRequest r;
+  r.sampler = Sampler::Dream;
+  r.gen_length = r.block_length = 8;
+  r.steps = 20;  // most steps commit nothing and run no forward
+  r.mask_id = 319;
+  const MaskedResult res = model->generate(r, {}, {});
+  CHECK(res.steps == 20);
+  CHECK(res.forwards > 0 && res.forwards < 20);
+  CHECK(std::count(res.canvas.begin(), res.canvas.end(), 319) == 0);
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModelConfig } from '../../lib/config';
 import { generationDefaults, withDefaults } from '../../lib/generation-config';
 
-const config = (family: 'llada' | 'llama', g: Record<string, unknown> | undefined) =>
+const config = (family: 'llada' | 'dream' | 'llama', g: Record<string, unknown> | undefined) =>
   ({ family, generationConfig: g }) as unknown as ModelConfig;
 
 describe('generation_config.json defaults', () => {
@@ -25,6 +25,29 @@ describe('generation_config.json defaults', () => {
       cfgScale: 0,
     });
     expect(generationDefaults(config('llada', undefined))).toEqual({});
+  });
+
+  it("reads Dream's keys (Dream-v0's generation_config.json), nulls unset", () => {
+    const g = {
+      alg: 'origin',
+      alg_temp: null,
+      eps: 0.001,
+      steps: 512,
+      temperature: 0.0,
+      top_p: null,
+      top_k: null,
+      bos_token_id: 151643,
+    };
+    expect(generationDefaults(config('dream', g))).toEqual({
+      alg: 'origin',
+      eps: 0.001,
+      steps: 512,
+      temperature: 0,
+    });
+    // An alg difflm does not implement is passed on, for generate() to name it.
+    expect(generationDefaults(config('dream', { alg: 'confidence_threshold' }))).toEqual({
+      alg: 'confidence_threshold',
+    });
   });
 
   it('reads the Hugging Face keys for autoregressive models', () => {

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "../errors.h"
 #include "../rng.h"
 #include "confidence.h"
 #include "masked.h"
@@ -36,8 +37,16 @@ float reveal_fraction(int64_t i, int64_t steps, float eps) {
 }
 
 constexpr float kNegInfF = -std::numeric_limits<float>::infinity();
+constexpr float kInfF = std::numeric_limits<float>::infinity();
 
 }  // namespace
+
+std::string temperature_overflow_message(double temperature, int64_t pos) {
+  return "temperature " + std::to_string(temperature) +
+         " is too small for these logits: logit / temperature overflows float32 at canvas "
+         "position " +
+         std::to_string(pos) + " (use temperature 0 for greedy decoding)";
+}
 
 int64_t dream_transfer_count(int64_t masked, int64_t i, int64_t steps, float eps) {
   if (i >= steps - 1) return masked;
@@ -64,6 +73,10 @@ Candidate dream_sample_row(const float* logits, int64_t vocab, const MaskedReque
   if (req.temperature > 0) {
     const float t = static_cast<float>(req.temperature);
     for (float& v : z) v /= t;
+    for (int64_t v = 0; v < vocab; ++v)
+      if (!(z[v] < kInfF))
+        throw EngineError(ErrorCode::InvalidArgument,
+                          temperature_overflow_message(req.temperature, pos));
   }
   apply_dream_top_p(z.data(), vocab, req.filter.top_p);
   apply_top_k(z.data(), vocab, req.filter.top_k);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace difflm {
 
@@ -38,9 +39,20 @@ struct Candidate;
 // float64 (the reference computes it in the logits' dtype). With alg_temp > 0 the confidence
 // gets Gumbel noise (stream Select) so that the top n are a draw without replacement. Origin's
 // confidence is minus its reveal draw (stream Transfer): the positions whose draw is below the
-// reveal probability are exactly the most confident ones. `logits` is not modified.
+// reveal probability are exactly the most confident ones. `logits` is not modified. Throws
+// EngineError(Internal) for NaN or +inf logits, and EngineError(InvalidArgument) when a
+// logit / temperature overflows float32.
+// alg_temp: the top n of conf / alg_temp + Gumbel noise are a draw of n positions without
+// replacement from softmax(conf / alg_temp) over the masked positions. torch.multinomial, which
+// the reference uses, differs once some of those probabilities underflow to 0: it then fills
+// the remaining picks from zero-probability entries, unmasked positions included (whose tokens
+// the reference then overwrites with the mask id). Here only masked positions are picked.
 Candidate dream_sample_row(const float* logits, int64_t vocab, const MaskedRequest& req,
                            int64_t step, int64_t pos);
+
+// The error when logits / temperature overflows float32 (a temperature far too small); shared
+// with the CUDA kernel's report.
+std::string temperature_overflow_message(double temperature, int64_t pos);
 
 // Origin's reveal draw of canvas position `pos` at `step`, in (0, 1).
 double dream_reveal_draw(uint64_t seed, int64_t step, int64_t pos);

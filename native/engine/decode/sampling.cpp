@@ -40,11 +40,14 @@ namespace {
 // value is at least the first value, in descending order, at which the cumulative weight
 // reaches target(W) (W: the total weight), i.e. the tokens whose tie group's mass strictly
 // before it is below target.
-void top_p_cut(float* logits, int64_t vocab, double temperature,
-               uint64_t (*target_of)(double p, uint64_t total), double p) {
+void check_top_p_vocab(int64_t vocab) {
   if (vocab >= kTopPMaxVocab)
     bad_filter("topP needs a vocabulary of fewer than " + std::to_string(kTopPMaxVocab) +
                " tokens");
+}
+
+void top_p_cut(float* logits, int64_t vocab, double temperature,
+               uint64_t (*target_of)(double p, uint64_t total), double p) {
   float m = kNegInfF;
   for (int64_t v = 0; v < vocab; ++v) m = std::max(m, logits[v]);
   if (m == kNegInfF) return;
@@ -101,6 +104,7 @@ void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const T
   if (vocab <= 0) return;
   apply_top_k(logits, vocab, f.top_k);
   if (!(f.top_p < 1.0)) return;
+  check_top_p_vocab(vocab);
   if (!(temperature > 0)) {  // the T -> 0 limit: all the mass is on the maximum's tie group
     float m = kNegInfF;
     for (int64_t v = 0; v < vocab; ++v) m = std::max(m, logits[v]);
@@ -114,6 +118,7 @@ void apply_top_k_top_p(float* logits, int64_t vocab, double temperature, const T
 void apply_dream_top_p(float* logits, int64_t vocab, double p) {
   check_top_p(p);
   if (vocab <= 0 || !(p < 1.0)) return;
+  check_top_p_vocab(vocab);
   top_p_cut(logits, vocab, 1.0, dream_top_p_target, p);
 }
 

@@ -25,8 +25,9 @@
 // Differences from HF: HF computes the softmax in float32 and may split a tie group at the
 // cutoff (sort order); here ties at both cutoffs are kept whole. Dream's sample_tokens applies
 // top-p BEFORE top-k, keeps a token iff the mass before it is <= p (not < p), and takes its
-// confidence from the filtered distribution; this follows HF's order (top-k, then top-p) and
-// LLaDA's confidence (see sample_row_filtered).
+// confidence from the filtered distribution: apply_dream_top_p below and dream_sample_row
+// (decode/dream.h) do that for Dream models (tie groups again kept whole, where Dream's sort may
+// split them); apply_top_k_top_p follows HF's order and LLaDA's confidence (sample_row_filtered).
 #pragma once
 
 #include <math.h>
