@@ -547,9 +547,10 @@ void CudaBackend::commit(const int32_t* tokens, const double* confidence, int32_
     OpTimer timer(*this, "select");
     cuda::mask_eligible(canvas + row0, rows, mask_id, eligible, stream_);
   }
-  if (rule.kind == CommitRule::Kind::Factor) {
-    // The rank-dependent cut has no kernel: the window's candidates (a block's worth of rows)
-    // come to the host, and only the chosen tokens go back.
+  if (rule.kind == CommitRule::Kind::Factor || rule.cap >= 0) {
+    // The rank-dependent cut and the capped threshold have no kernel: the window's candidates
+    // (at most a block's or a generation's worth of rows) come to the host, and only the chosen
+    // tokens go back.
     std::vector<double> h_conf(static_cast<size_t>(rows));
     std::vector<int32_t> h_tok(static_cast<size_t>(rows));
     std::vector<uint8_t> h_elig(static_cast<size_t>(rows));

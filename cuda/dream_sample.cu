@@ -9,8 +9,9 @@
 //      over the kept z (the CPU's sample_row on z: same Philox draws, same roundings);
 //   5. the alg's confidence over softmax(kept z): maskgit_plus = p(x0) as decode/confidence.h
 //      defines it (segments, float32 terms, float64 sums); topk_margin = p(1st) - p(2nd) and
-//      entropy = sum p log(p + 1e-10), in float64; alg_temp > 0 adds Gumbel noise (stream
-//      Select) to confidence / alg_temp; origin's confidence is minus its reveal draw.
+//      entropy = sum p log(p + 1e-10), in float64; confidence_threshold = p(x0) as maskgit_plus;
+//      alg_temp > 0 adds Gumbel noise (stream Select) to confidence / alg_temp (not for
+//      confidence_threshold); origin's confidence is minus its reveal draw.
 // The rows are read a few times (once per radix pass and reduction), mostly from L2: unlike
 // LLaDA's one-pass kernel this one is written for exactness first.
 // Exactness: tokens equal the CPU's; p(x0) differs only in the order of float64 additions and in
@@ -133,7 +134,8 @@ __global__ void __launch_bounds__(kDreamThreads)
   double conf = 0;
   if (a.alg == static_cast<int>(DreamAlg::Origin)) {
     conf = -uniform01(a.seed, RngStream::Transfer, a.step, pos, 0);
-  } else if (a.alg == static_cast<int>(DreamAlg::MaskgitPlus)) {
+  } else if (a.alg == static_cast<int>(DreamAlg::MaskgitPlus) ||
+             a.alg == static_cast<int>(DreamAlg::ConfidenceThreshold)) {
     float M = -INFINITY;
     double S = 0;
     for (int s0 = 0; s0 < V; s0 += static_cast<int>(kConfidenceSegment)) {
@@ -181,7 +183,8 @@ __global__ void __launch_bounds__(kDreamThreads)
       conf = block_total(part);
     }
   }
-  if (a.alg != static_cast<int>(DreamAlg::Origin) && a.alg_temp > 0) {
+  if (a.alg != static_cast<int>(DreamAlg::Origin) &&
+      a.alg != static_cast<int>(DreamAlg::ConfidenceThreshold) && a.alg_temp > 0) {
     const double u = uniform01(a.seed, RngStream::Select, a.step, pos, 0);
     conf = __dsub_rn(__ddiv_rn(conf, a.alg_temp), log(-log(u)));
   }
@@ -199,7 +202,7 @@ void dream_rows(const float* logits, int64_t rows, int64_t vocab, const int64_t*
   CUDA_REQUIRE(vocab > 0 && vocab < INT_MAX - kConfidenceSegment, "dream_rows: bad vocab size");
   CUDA_REQUIRE(p.top_p >= 1 || vocab < kTopPMaxVocab, "dream_rows: vocab too large for top_p");
   CUDA_REQUIRE(p.temperature >= 0 && p.top_k >= 0 && p.top_p > 0 && p.top_p <= 1 && p.alg >= 0 &&
-                   p.alg <= 3 && p.alg_temp >= 0,
+                   p.alg <= 4 && p.alg_temp >= 0,
                "dream_rows: bad parameters");
   if (rows == 0) return;
   const cudaStream_t st = to_stream(s);

@@ -92,7 +92,7 @@ struct DreamParams {
   int64_t step = 0;
   int64_t top_k = 0;   // 0 (or >= vocab): off
   double top_p = 1.0;  // 1: off; must be in (0, 1]
-  int alg = 3;
+  int alg = 3;         // 0 origin, 1 maskgit_plus, 2 topk_margin, 3 entropy, 4 confidence_threshold
   double alg_temp = 0;
   const int32_t* canvas = nullptr;  // device memory
   int32_t mask_id = 0;

@@ -49,7 +49,7 @@ function toRequest(job: GenerateJob): NativeGenerateRequest {
     confidenceEosEotInf: o.confidenceEosEotInf,
     cache: CACHE[o.cache],
     parallel: o.parallel.mode,
-    threshold: o.parallel.threshold,
+    threshold: job.decoding === 'dream' ? o.threshold : o.parallel.threshold,
     factor: o.parallel.factor,
     sampler: job.decoding === 'dream' ? 1 : 0,
     alg: DREAM_ALG[o.alg],

@@ -87,13 +87,13 @@ export interface NativeGenerateRequest {
   cache: number;
   /** 0 = fixed counts from steps, 1 = threshold, 2 = factor. */
   parallel: number;
-  /** Confidence threshold of parallel mode 1, in [0, 1]. */
+  /** Confidence threshold of parallel mode 1, or of Dream's confidence_threshold, in [0, 1]. */
   threshold: number;
   /** Factor of parallel mode 2, > 0. */
   factor: number;
   /** 0 = LLaDA's sampler, 1 = Dream's (then blockLength == genLength, LLaDA's options off). */
   sampler: number;
-  /** Dream: 0 = origin, 1 = maskgit_plus, 2 = topk_margin, 3 = entropy. */
+  /** Dream: 0 = origin, 1 = maskgit_plus, 2 = topk_margin, 3 = entropy, 4 = confidence_threshold. */
   alg: number;
   /** Dream: >= 0 (0: the most confident positions). */
   algTemp: number;

@@ -22,7 +22,13 @@ export const REMASKING = { low_confidence: 0, random: 1 } as const;
 export type Remasking = keyof typeof REMASKING;
 
 /** Dream's ways of choosing the positions a step commits (value: native enum); see {@link GenerateOptions.alg}. */
-export const DREAM_ALG = { origin: 0, maskgit_plus: 1, topk_margin: 2, entropy: 3 } as const;
+export const DREAM_ALG = {
+  origin: 0,
+  maskgit_plus: 1,
+  topk_margin: 2,
+  entropy: 3,
+  confidence_threshold: 4,
+} as const;
 export type DreamAlg = keyof typeof DREAM_ALG;
 
 /** KV caching of the masked loop (value: native enum); see {@link GenerateOptions.cache}. */
@@ -93,7 +99,12 @@ export interface GenerateOptions {
    * - `'origin'`: each masked position is revealed with probability 1 - s/t (random order);
    * - `'maskgit_plus'`: the most probable predictions first (p of the token drawn);
    * - `'topk_margin'`: the largest gap between the two most probable tokens first;
-   * - `'entropy'`: the lowest-entropy distributions first.
+   * - `'entropy'`: the lowest-entropy distributions first;
+   * - `'confidence_threshold'` (Fast-dLLM's parallel decoding for Dream): each step has a budget
+   *   of masks / `steps` positions plus what the step before rejected; of that many most
+   *   probable predictions it commits the best and every other one whose probability is at least
+   *   `threshold`. The masks must be a multiple of `steps`; when the last step rejects some, one
+   *   more step runs.
    *
    * The number committed per step follows Dream's timestep schedule. Defaults to `'entropy'`
    * (Dream's README and evaluation settings); a model folder's generation_config.json overrides
@@ -107,6 +118,8 @@ export interface GenerateOptions {
   algTemp?: number;
   /** Dream: the last timestep of the schedule `linspace(1, eps, steps + 1)`, in (0, 1). Defaults to `0.001`. */
   eps?: number;
+  /** Dream with `alg: 'confidence_threshold'`: the probability to reach, in [0, 1]. Defaults to `0.9`. */
+  threshold?: number;
   /**
    * Which masked positions are committed each step:
    * - `'low_confidence'`: the most confident predictions first;
@@ -168,6 +181,7 @@ export const GENERATE_DEFAULTS = {
   alg: 'entropy',
   algTemp: 0,
   eps: 0.001,
+  threshold: 0.9,
 } as const satisfies GenerateOptions;
 
 /** {@link GenerateOptions} with every default applied and every constraint checked. */
@@ -189,6 +203,7 @@ export interface ResolvedGenerateOptions {
   alg: DreamAlg;
   algTemp: number;
   eps: number;
+  threshold: number;
   signal: AbortSignal | undefined;
   onStep: ((event: StepEvent) => void) | undefined;
 }
@@ -211,6 +226,7 @@ const GENERATE_KEYS = [
   'alg',
   'algTemp',
   'eps',
+  'threshold',
   'signal',
   'onStep',
 ] as const satisfies readonly (keyof GenerateOptions)[];
@@ -236,7 +252,7 @@ const LLADA_ONLY = [
   'cache',
   'parallel',
 ] as const;
-const DREAM_ONLY = ['alg', 'algTemp', 'eps'] as const;
+const DREAM_ONLY = ['alg', 'algTemp', 'eps', 'threshold'] as const;
 
 /** The options a way of decoding does not take, and why. */
 function foreignOptions(decoding: GenerateContext['decoding']): [readonly string[], string][] {
@@ -273,6 +289,13 @@ function rejectForeign(o: Record<string, unknown>, decoding: GenerateContext['de
       throw invalidOption(key, 'no value', JSON.stringify(o[key]), why);
     }
   }
+}
+
+function unitInterval(key: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+    throw invalidOption(key, 'a number in [0, 1]', describeValue(value));
+  }
+  return value;
 }
 
 function openUnit(key: string, value: unknown): number {
@@ -376,6 +399,7 @@ export function validateGenerateOptions(
     alg: oneOf('alg', get('alg', d.alg), DREAM_ALG),
     algTemp: nonNegativeNumber('algTemp', get('algTemp', d.algTemp)),
     eps: openUnit('eps', get('eps', d.eps)),
+    threshold: unitInterval('threshold', get('threshold', d.threshold)),
     signal: signal === undefined ? undefined : abortSignal('signal', signal),
     onStep: onStep === undefined ? undefined : func<(event: StepEvent) => void>('onStep', onStep),
   };

@@ -22,7 +22,7 @@ interface GenerateFlags {
   cache?: 'none' | 'prefix' | 'dual';
   threshold?: number;
   factor?: number;
-  alg?: 'origin' | 'maskgit_plus' | 'topk_margin' | 'entropy';
+  alg?: 'origin' | 'maskgit_plus' | 'topk_margin' | 'entropy' | 'confidence_threshold';
   algTemp?: number;
   eps?: number;
   seed?: number;
@@ -97,6 +97,7 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
   try {
     // Flags win; the model folder's generation_config.json fills what they leave unset.
     const g = model.generationDefaults;
+    const dream = model.config.family === 'dream';
     const options: GenerateOptions = {
       genLength: flags.genLength,
       steps: flags.steps,
@@ -107,7 +108,9 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
       remasking: flags.remasking,
       cfgScale: flags.cfgScale,
       cache: flags.cache,
-      parallel: parallelOf(flags),
+      // --threshold is Dream's confidence_threshold for Dream models, else LLaDA's parallel rule.
+      parallel: dream ? undefined : parallelOf(flags),
+      threshold: dream ? flags.threshold : undefined,
       alg: flags.alg,
       algTemp: flags.algTemp,
       eps: flags.eps,
@@ -173,7 +176,8 @@ export function registerGenerate(program: Command, signal: AbortSignal): void {
     )
     .option(
       '--threshold <t>',
-      'parallel decoding: commit every position with confidence >= t (e.g. 0.9)',
+      'parallel decoding: commit every position with confidence >= t (e.g. 0.9); Dream: the ' +
+        'threshold of --alg confidence_threshold',
       parseNumber,
     )
     .option(
@@ -191,7 +195,7 @@ export function registerGenerate(program: Command, signal: AbortSignal): void {
       new Option(
         '--alg <alg>',
         "Dream models: which masks to commit first (default entropy, or the folder's)",
-      ).choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy']),
+      ).choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy', 'confidence_threshold']),
     )
     .option('--alg-temp <t>', 'Dream models: draw the positions at random (default 0)', parseNumber)
     .option('--eps <e>', 'Dream models: last timestep of the schedule (default 0.001)', parseNumber)

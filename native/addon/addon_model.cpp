@@ -124,7 +124,7 @@ Napi::Value AddonModel::generate(const Napi::CallbackInfo& info) {
     const int64_t sampler = get_int(o, "sampler"), alg = get_int(o, "alg");
     if (sampler < 0 || sampler > 1)
       throw Napi::TypeError::New(o.Env(), "expected 0 or 1 for \"sampler\"");
-    if (alg < 0 || alg > 3) throw Napi::TypeError::New(o.Env(), "expected 0 to 3 for \"alg\"");
+    if (alg < 0 || alg > 4) throw Napi::TypeError::New(o.Env(), "expected 0 to 4 for \"alg\"");
     r.sampler = static_cast<difflm::Sampler>(sampler);
     r.alg = static_cast<difflm::DreamAlg>(alg);
     r.alg_temp = get_number(o, "algTemp");

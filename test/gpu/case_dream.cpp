@@ -98,7 +98,7 @@ GPU_CASE(dream_rows) {
     for (int64_t v = 0; v < vocab; ++v) logits[4 * vocab + v] += 20.f * float(v) / float(vocab);
     for (double T : {0.0, 0.8})
       for (const Filter& f : filters)
-        for (int alg = 0; alg < 4; ++alg)
+        for (int alg = 0; alg < 5; ++alg)
           for (double alg_temp : {0.0, 0.5}) {
             if (alg == 0 && alg_temp > 0) continue;  // origin has no alg_temp
             difflm::cuda::DreamParams p;

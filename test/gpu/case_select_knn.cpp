@@ -101,14 +101,23 @@ GPU_CASE(backend_commit_rules) {
   auto cpu = difflm::make_backend("cpu", 1);
   auto gpu = difflm::make_backend("cuda", 1);
   const int32_t mask = 126336;
-  const CommitRule rules[] = {CommitRule::top_k(0),          CommitRule::top_k(1),
-                              CommitRule::top_k(5),          CommitRule::top_k(1000),
-                              CommitRule::at_threshold(0.3), CommitRule::at_threshold(0.9),
-                              CommitRule::at_threshold(1.5), CommitRule::by_factor(0.5),
-                              CommitRule::by_factor(1.5),    CommitRule::by_factor(3.0)};
+  const CommitRule rules[] = {CommitRule::top_k(0),
+                              CommitRule::top_k(1),
+                              CommitRule::top_k(5),
+                              CommitRule::top_k(1000),
+                              CommitRule::at_threshold(0.3),
+                              CommitRule::at_threshold(0.9),
+                              CommitRule::at_threshold(1.5),
+                              CommitRule::by_factor(0.5),
+                              CommitRule::by_factor(1.5),
+                              CommitRule::by_factor(3.0),
+                              CommitRule::top_k_at_threshold(0, 0.3),
+                              CommitRule::top_k_at_threshold(4, 0.3),
+                              CommitRule::top_k_at_threshold(4, 1.5)};
   const char* names[] = {"top-k 0",       "top-k 1",       "top-k 5",       "top-k 1000",
                          "threshold 0.3", "threshold 0.9", "threshold 1.5", "factor 0.5",
-                         "factor 1.5",    "factor 3"};
+                         "factor 1.5",    "factor 3",      "top-0 at 0.3",  "top-4 at 0.3",
+                         "top-4 at 1.5"};
   std::uniform_int_distribution<int> level(0, 9), tokd(0, mask - 1), pct(0, 99);
   for (int64_t rows : {1, 37, 300})
     for (int64_t row0 : {0, 5})

@@ -110,10 +110,12 @@ inline difflm::MaskedRequest dream_case_request(const difflm::JsonValue& c, int3
   r.gen_length = r.block_length = static_cast<int64_t>(num(o, "max_new_tokens", 0));
   r.steps = static_cast<int64_t>(num(o, "steps", 0));
   r.eps = num(o, "eps", 0);
-  r.alg = alg == "origin"         ? DreamAlg::Origin
-          : alg == "maskgit_plus" ? DreamAlg::MaskgitPlus
-          : alg == "topk_margin"  ? DreamAlg::TopkMargin
-                                  : DreamAlg::Entropy;
+  r.alg = alg == "origin"                 ? DreamAlg::Origin
+          : alg == "maskgit_plus"         ? DreamAlg::MaskgitPlus
+          : alg == "topk_margin"          ? DreamAlg::TopkMargin
+          : alg == "confidence_threshold" ? DreamAlg::ConfidenceThreshold
+                                          : DreamAlg::Entropy;
+  r.threshold = num(o, "threshold", 0.9);
   r.filter.top_p = num(o, "top_p", 1.0);
   r.filter.top_k = static_cast<int64_t>(num(o, "top_k", 0));
   r.mask_id = mask_id;

@@ -106,7 +106,7 @@ TEST(dream_fixture_generates_the_reference_canvases) {
               c.find("name")->string);
     ++cases;
   }
-  CHECK(cases == 10);
+  CHECK(cases == 15);
 }
 
 TEST(dream_timesteps_run_from_one_to_eps) {
@@ -261,12 +261,13 @@ TEST(dream_origin_reveals_at_the_schedule_rate) {
   // 4000 masked positions at step 3 of 16: the count revealed is within 4 sigma of 4000 p.
   std::vector<int32_t> canvas(4000, 9);
   MaskedRequest r = dream_request(DreamAlg::Origin);
-  r.seed = 12;
+  r.seed = 12, r.steps = 16, r.mask_id = 9;
+  const DreamBudget budget(r, 4000);
   const double p = dream_reveal_probability(3, 16, 1e-3f);
-  const double n = static_cast<double>(dream_commit_count(canvas, 9, r, 3, 16, 1e-3f));
+  const double n = static_cast<double>(budget.at(3, canvas));
   CHECK_MSG(std::fabs(n - 4000 * p) < 4 * std::sqrt(4000 * p * (1 - p)), n << " vs " << 4000 * p);
   // The last step reveals every mask left.
-  CHECK(dream_commit_count(canvas, 9, r, 15, 16, 1e-3f) == 4000);
+  CHECK(budget.at(15, canvas) == 4000);
 }
 
 TEST(dream_alg_temp_picks_positions_by_softmax_of_confidence) {
@@ -340,4 +341,31 @@ TEST(dream_runs_more_steps_than_tokens_and_from_an_empty_prompt) {
   CHECK(res.steps == 20);
   CHECK(res.forwards > 0 && res.forwards < 20);
   CHECK(std::count(res.canvas.begin(), res.canvas.end(), 319) == 0);
+}
+
+TEST(dream_confidence_threshold_budget_carries_rejections_and_extends_the_last_step) {
+  MaskedRequest r = dream_request(DreamAlg::ConfidenceThreshold);
+  r.steps = 4;
+  CHECK_THROWS(DreamBudget(r, 10), ErrorCode::InvalidArgument,
+               "needs the number of masks (10) to be a multiple of steps (4)");
+  DreamBudget b(r, 12);
+  const std::vector<int32_t> canvas;
+  CHECK(b.at(0, canvas) == 3);
+  b.after(0, 3, 1);  // two rejected: carried
+  CHECK(b.at(1, canvas) == 5);
+  b.after(1, 5, 5);
+  CHECK(b.at(2, canvas) == 3);
+  b.after(2, 3, 3);
+  b.after(3, 3, 2);  // the last step rejects one: one more step, with that one only
+  CHECK(b.steps() == 5 && b.at(4, canvas) == 1);
+  // The rule: of the budget's most confident, the best and those reaching the threshold.
+  const double ranked[] = {0.5, 0.95, 0.91, 0.2};
+  const uint8_t all[] = {1, 1, 1, 1};
+  CHECK(select_commits(ranked, all, 4, CommitRule::top_k_at_threshold(3, 0.9)) ==
+        (std::vector<int64_t>{1, 2}));
+  CHECK(select_commits(ranked, all, 4, CommitRule::top_k_at_threshold(1, 0.9)) ==
+        (std::vector<int64_t>{1}));
+  CHECK(select_commits(ranked, all, 4, CommitRule::top_k_at_threshold(2, 0.99)) ==
+        (std::vector<int64_t>{1}));
+  CHECK(select_commits(ranked, all, 4, CommitRule::top_k_at_threshold(0, 0.5)).empty());
 }

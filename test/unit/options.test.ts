@@ -46,6 +46,7 @@ describe('validateGenerateOptions', () => {
       alg: 'entropy',
       algTemp: 0,
       eps: 0.001,
+      threshold: 0.9,
       signal: undefined,
       onStep: undefined,
     });
@@ -195,7 +196,7 @@ describe('validateGenerateOptions', () => {
     expect(err.message).toBe(
       'Expected a known option (one of genLength, steps, blockLength, temperature, topK, topP, remasking, ' +
         'cfgScale, seed, logitsEosInf, confidenceEosEotInf, cache, parallel, stopAtEos, alg, ' +
-        'algTemp, eps, signal, onStep) for option "gen_length" ' +
+        'algTemp, eps, threshold, signal, onStep) for option "gen_length" ' +
         'but received an unknown option name',
     );
   });
@@ -363,5 +364,9 @@ describe("options of Dream's sampler", () => {
     );
     expect(errorOf(gen({ eps: 1 }, dream)).option).toBe('eps');
     expect(errorOf(gen({ stopAtEos: true }, dream)).option).toBe('stopAtEos');
+    expect(errorOf(gen({ threshold: 1.5 }, dream)).message).toBe(
+      'Expected a number in [0, 1] for option "threshold" but received 1.5',
+    );
+    expect(errorOf(gen({ threshold: 0.9 })).option).toBe('threshold'); // LLaDA: parallel.threshold
   });
 });

@@ -59,6 +59,43 @@ double dream_reveal_probability(int64_t i, int64_t steps, float eps) {
   return i >= steps - 1 ? 1.0 : static_cast<double>(reveal_fraction(i, steps, eps));
 }
 
+DreamBudget::DreamBudget(const MaskedRequest& req, int64_t masks) : req_(req), steps_(req.steps) {
+  if (req.alg != DreamAlg::ConfidenceThreshold) return;
+  if (masks % req.steps != 0)
+    throw EngineError(ErrorCode::InvalidArgument,
+                      "alg 'confidence_threshold' needs the number of masks (" +
+                          std::to_string(masks) + ") to be a multiple of steps (" +
+                          std::to_string(req.steps) + "), as Fast-dLLM's Dream code requires");
+  per_step_ = masks / req.steps;
+}
+
+int64_t DreamBudget::at(int64_t step, const std::vector<int32_t>& canvas) const {
+  const float eps = static_cast<float>(req_.eps);
+  const int32_t mask = req_.mask_id;
+  switch (req_.alg) {
+    case DreamAlg::ConfidenceThreshold: return per_step_ + carry_;
+    case DreamAlg::Origin: {
+      const double p = dream_reveal_probability(step, steps_, eps);
+      int64_t n = 0;
+      for (size_t i = 0; i < canvas.size(); ++i)
+        if (canvas[i] == mask) n += dream_reveal_draw(req_.seed, step, static_cast<int64_t>(i)) < p;
+      return n;
+    }
+    default:
+      return dream_transfer_count(std::count(canvas.begin(), canvas.end(), mask), step, steps_,
+                                  eps);
+  }
+}
+
+void DreamBudget::after(int64_t step, int64_t budget, int64_t committed) {
+  if (req_.alg != DreamAlg::ConfidenceThreshold) return;
+  carry_ = budget - committed;
+  if (carry_ > 0 && step == steps_ - 1) {  // the last step rejected some: one more for them
+    ++steps_;
+    per_step_ = 0;
+  }
+}
+
 double dream_reveal_draw(uint64_t seed, int64_t step, int64_t pos) {
   return uniform01(seed, RngStream::Transfer, static_cast<uint64_t>(step),
                    static_cast<uint64_t>(pos), 0);
@@ -96,7 +133,7 @@ Candidate dream_sample_row(const float* logits, int64_t vocab, const MaskedReque
   double confidence = 0;
   if (req.alg == DreamAlg::Origin) {
     return {x0, -dream_reveal_draw(req.seed, step, pos)};
-  } else if (req.alg == DreamAlg::MaskgitPlus) {
+  } else if (req.alg == DreamAlg::MaskgitPlus || req.alg == DreamAlg::ConfidenceThreshold) {
     confidence = softmax_confidence(z.data(), vocab, x0);
   } else {
     // The row's softmax p = exp(z - m) / sum, in float64 (the terms kept for the entropy).
@@ -129,7 +166,7 @@ Candidate dream_sample_row(const float* logits, int64_t vocab, const MaskedReque
       }
     }
   }
-  if (req.alg_temp > 0) {
+  if (req.alg_temp > 0 && req.alg != DreamAlg::ConfidenceThreshold) {
     // Gumbel-top-k: the n largest of conf / alg_temp + Gumbel noise are a draw of n positions
     // without replacement from softmax(conf / alg_temp), as torch.multinomial's.
     const double u = uniform01(req.seed, RngStream::Select, static_cast<uint64_t>(step),

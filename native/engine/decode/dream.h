@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace difflm {
 
@@ -14,8 +15,16 @@ namespace difflm {
 //  Origin: each masked position is revealed with probability 1 - s/t (all at the last step);
 //  MaskgitPlus / TopkMargin / Entropy: the n most confident (n from dream_transfer_count), by
 //    p(x0), p(1st) - p(2nd), or the negative entropy sum p log(p + 1e-10) of the position's
-//    distribution; with alg_temp > 0, n drawn without replacement from softmax(conf / alg_temp).
-enum class DreamAlg { Origin = 0, MaskgitPlus = 1, TopkMargin = 2, Entropy = 3 };
+//    distribution; with alg_temp > 0, n drawn without replacement from softmax(conf / alg_temp);
+//  ConfidenceThreshold (Fast-dLLM's parallel decoding for Dream): of the `budget` most confident
+//    by p(x0), the best and every other one with p(x0) >= threshold (see DreamBudget).
+enum class DreamAlg {
+  Origin = 0,
+  MaskgitPlus = 1,
+  TopkMargin = 2,
+  Entropy = 3,
+  ConfidenceThreshold = 4
+};
 
 // t_i of torch.linspace(1, eps, steps + 1) in float32 (t_0 = 1, t_steps = eps), with torch's
 // formula: start + step * i for the first half, end - step * (steps - i) for the second.
@@ -31,6 +40,29 @@ double dream_reveal_probability(int64_t i, int64_t steps, float eps);
 
 struct MaskedRequest;
 struct Candidate;
+
+// How many positions each step of Dream's sampler may commit, over one run:
+//  - the timestep schedule (dream_transfer_count) from the masks left on the host's canvas
+//    (every masked position counts, the prompt's too, as in the reference);
+//  - origin: the masked positions whose reveal draw is below the reveal probability;
+//  - confidence_threshold (Fast-dLLM's generation_utils.py): masks / steps a step (the masks
+//    must be a multiple of steps) plus what the step before rejected; when the last step rejects
+//    some, one more step follows with only those.
+class DreamBudget {
+ public:
+  // `masks`: the masked positions of the starting canvas. Throws EngineError(InvalidArgument)
+  // for confidence_threshold when they are not a multiple of req.steps.
+  DreamBudget(const MaskedRequest& req, int64_t masks);
+  int64_t steps() const { return steps_; }
+  // The budget of `step`, given the canvas before it.
+  int64_t at(int64_t step, const std::vector<int32_t>& canvas) const;
+  // After a step that offered `budget` and committed `committed` positions.
+  void after(int64_t step, int64_t budget, int64_t committed);
+
+ private:
+  const MaskedRequest& req_;
+  int64_t steps_ = 0, per_step_ = 0, carry_ = 0;
+};
 
 // Candidate token and confidence of one masked position from its row of (shifted) logits,
 // as Dream's sample_tokens: the logits divided by the temperature (when > 0), top-p then top-k

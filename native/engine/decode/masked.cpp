@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <new>
 
 #include "../errors.h"
@@ -78,7 +79,9 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
       bad_option("algTemp must be a finite number >= 0");
     if (filter.top_k < 0) bad_option("topK must be an integer >= 0");
     if (!(filter.top_p > 0 && filter.top_p <= 1)) bad_option("topP must be a number in (0, 1]");
-    if (static_cast<int>(alg) < 0 || static_cast<int>(alg) > 3) bad_option("unknown alg");
+    if (static_cast<int>(alg) < 0 || static_cast<int>(alg) > 4) bad_option("unknown alg");
+    if (alg == DreamAlg::ConfidenceThreshold && !(threshold >= 0 && threshold <= 1))
+      bad_option("threshold must be a number from 0 to 1");
   } else if (filter.active(spec.vocab)) {
     bad_option("topK and topP are implemented for Dream's sampler only");
   }
@@ -98,25 +101,14 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
 }
 
 CommitRule MaskedRequest::rule(int64_t k) const {
+  if (sampler == Sampler::Dream && alg == DreamAlg::ConfidenceThreshold)
+    return CommitRule::top_k_at_threshold(k, threshold);
   switch (parallel) {
     case Parallel::Threshold: return CommitRule::at_threshold(threshold);
     case Parallel::Factor: return CommitRule::by_factor(factor);
     case Parallel::Off: break;
   }
   return CommitRule::top_k(k);
-}
-
-int64_t dream_commit_count(const std::vector<int32_t>& canvas, int32_t mask_id,
-                           const MaskedRequest& req, int64_t step, int64_t steps, float eps) {
-  if (req.alg != DreamAlg::Origin)
-    return dream_transfer_count(std::count(canvas.begin(), canvas.end(), mask_id), step, steps,
-                                eps);
-  // Origin: the masked positions whose reveal draw falls below the reveal probability.
-  const double p = dream_reveal_probability(step, steps, eps);
-  int64_t n = 0;
-  for (size_t i = 0; i < canvas.size(); ++i)
-    if (canvas[i] == mask_id) n += dream_reveal_draw(req.seed, step, static_cast<int64_t>(i)) < p;
-  return n;
 }
 
 std::string bad_logit_message(int64_t pos, int64_t token, float value) {
@@ -244,8 +236,9 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
   const int64_t blocks = req.gen_length / req.block_length;
   const bool fixed = req.parallel == Parallel::Off;
   const bool dream = req.sampler == Sampler::Dream;
-  const float eps = static_cast<float>(req.eps);
   const int64_t steps_per_block = fixed ? req.steps / blocks : 0;
+  std::unique_ptr<DreamBudget> budget;
+  if (dream) budget = std::make_unique<DreamBudget>(req, std::count(x.begin(), x.end(), M));
   const CheckCancel check_cancel = [&cancelled] { throw_if_cancelled(cancelled); };
   KvCache cache;
   if (req.cache != CacheMode::None) cache = model.make_cache(L);
@@ -259,9 +252,12 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
     };
     std::vector<int64_t> k;
     if (fixed && !dream) k = num_transfer_tokens(block_masks(), steps_per_block);
-    if (dream) k.assign(static_cast<size_t>(steps_per_block), 0);
     bool refill = true;  // the block's first forward runs the whole canvas and fills the cache
-    for (int64_t t = 0; fixed ? t < steps_per_block : block_masks() > 0; ++t, ++global_step) {
+    const auto more = [&](int64_t t) {
+      if (!fixed) return block_masks() > 0;
+      return t < (dream ? budget->steps() : steps_per_block);
+    };
+    for (int64_t t = 0; more(t); ++t, ++global_step) {
       throw_if_cancelled(cancelled);
       StepEvent ev;
       ev.step = global_step;
@@ -271,8 +267,9 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
       // needed for those rows only.
       int64_t r0 = req.cache != CacheMode::None && !refill ? block_start : 0;
       while (r0 < block_end && x[r0] != M) ++r0;
-      if (dream) k[t] = dream_commit_count(x, M, req, t, steps_per_block, eps);
-      if ((!fixed || k[t] > 0) && r0 < block_end) {
+      // Positions this step may commit (fixed schedules; parallel rules decide for themselves).
+      const int64_t k_t = dream ? budget->at(t, x) : fixed ? k[t] : 0;
+      if ((!fixed || k_t > 0) && r0 < block_end) {
         const int64_t rows = block_end - r0;
         auto t0 = std::chrono::steady_clock::now();
         if (req.cache == CacheMode::None) {
@@ -294,8 +291,9 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
         be.sample_candidates(logits.as(), rows, V, r0, canvas0, req, global_step,
                              tokens.as<int32_t>(), confidence.as<double>());
         be.commit(tokens.as<int32_t>(), confidence.as<double>(), canvas0, r0, rows, M,
-                  req.rule(fixed ? k[t] : 0), &ev.committed);
+                  req.rule(k_t), &ev.committed);
         for (const auto& [pos, tok] : ev.committed) x[pos] = tok;
+        if (dream) budget->after(t, k_t, static_cast<int64_t>(ev.committed.size()));
         // A parallel rule commits at least one masked position of the block each step; with
         // none, this step would repeat forever (the host's canvas and the backend's disagree).
         if (!fixed && ev.committed.empty())

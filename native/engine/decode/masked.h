@@ -49,13 +49,13 @@ struct MaskedRequest {
   bool confidence_eos_eot_inf = false;
   CacheMode cache = CacheMode::None;
   Parallel parallel = Parallel::Off;
-  double threshold = 0.9;  // Parallel::Threshold: in [0, 1]
+  double threshold = 0.9;  // Parallel::Threshold, Dream's confidence_threshold: in [0, 1]
   double factor = 1.0;     // Parallel::Factor: > 0
   // Sampler::Dream: block_length == gen_length, and none of cfg_scale, remasking, the EOS
   // switches, caches or parallel commits (they are LLaDA's).
   Sampler sampler = Sampler::Llada;
   DreamAlg alg = DreamAlg::Entropy;
-  double alg_temp = 0;  // >= 0; 0: the most confident positions
+  double alg_temp = 0;  // >= 0; 0: the most confident positions (not confidence_threshold)
   double eps = 1e-3;    // the schedule's last timestep, in (0, 1)
   TopKTopP filter;      // Dream only
 
@@ -107,11 +107,5 @@ Candidate sample_row(float* logits, int64_t vocab, const MaskedRequest& req, int
 // as confidence under random remasking, or dream_sample_row()'s for Dream's sampler.
 Candidate sample_candidate(float* logits, int64_t vocab, const MaskedRequest& req, int64_t step,
                            int64_t pos);
-
-// How many positions a step of Dream's sampler commits, from the host's canvas (every masked
-// position counts, the prompt's too, as in the reference): dream_transfer_count(), or for
-// origin the number whose reveal draw is below the reveal probability.
-int64_t dream_commit_count(const std::vector<int32_t>& canvas, int32_t mask_id,
-                           const MaskedRequest& req, int64_t step, int64_t steps, float eps);
 
 }  // namespace difflm

@@ -18,7 +18,8 @@ int64_t commit_count(const double* ranked, int64_t n, const CommitRule& rule) {
       while (keep < n && ranked[keep] >= 1.0 - rule.factor / static_cast<double>(keep + 2)) ++keep;
       break;
   }
-  return std::max<int64_t>(keep, 1);
+  keep = std::max<int64_t>(keep, 1);
+  return rule.cap >= 0 ? std::min(keep, rule.cap) : keep;
 }
 
 std::vector<int64_t> select_commits(const double* confidence, const uint8_t* eligible, int64_t n,

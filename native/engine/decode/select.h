@@ -19,10 +19,16 @@ struct CommitRule {
   // 1 - factor / (r + 1), the ranks before it having been committed. Fast-dLLM's own factor mode
   // also commits everything when only the last rank fails; this one stops at the first failure.
   double factor = 1.0;
+  // Threshold: at most this many (-1: no cap; 0 commits nothing). Dream's confidence_threshold
+  // looks at its budget's most confident positions only.
+  int64_t cap = -1;
 
-  static CommitRule top_k(int64_t k) { return {Kind::TopK, k, 0.9, 1.0}; }
-  static CommitRule at_threshold(double t) { return {Kind::Threshold, 0, t, 1.0}; }
-  static CommitRule by_factor(double f) { return {Kind::Factor, 0, 0.9, f}; }
+  static CommitRule top_k(int64_t k) { return {Kind::TopK, k, 0.9, 1.0, -1}; }
+  static CommitRule at_threshold(double t) { return {Kind::Threshold, 0, t, 1.0, -1}; }
+  static CommitRule by_factor(double f) { return {Kind::Factor, 0, 0.9, f, -1}; }
+  static CommitRule top_k_at_threshold(int64_t k, double t) {
+    return {Kind::Threshold, 0, t, 1.0, k};
+  }
 };
 
 // How many of the first n confidences of a ranking (descending) the rule commits.
