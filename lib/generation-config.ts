@@ -22,8 +22,8 @@ export function generationDefaults(config: ModelConfig): GenerateOptions {
   }
   if (config.family === 'dream') {
     // Dream's generation_config.json: DreamGenerationConfig's keys (null: unset). An alg
-    // difflm does not implement (e.g. Fast-dLLM's 'confidence_threshold') is passed on, so that
-    // generate() names it in its error unless the call sets alg.
+    // difflm does not implement is passed on, so that generate() names it in its error unless
+    // the call sets alg.
     const alg = g.alg;
     return defined({
       genLength: num('max_new_tokens'),

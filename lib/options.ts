@@ -106,7 +106,8 @@ export interface GenerateOptions {
    *   `threshold`. The masks must be a multiple of `steps`; when the last step rejects some, one
    *   more step runs.
    *
-   * The number committed per step follows Dream's timestep schedule. Defaults to `'entropy'`
+   * Except for `'confidence_threshold'`, the number committed per step follows Dream's timestep
+   * schedule. Defaults to `'entropy'`
    * (Dream's README and evaluation settings); a model folder's generation_config.json overrides
    * that (Dream-v0's sets `'origin'` and 512 steps).
    */
@@ -403,6 +404,18 @@ export function validateGenerateOptions(
     signal: signal === undefined ? undefined : abortSignal('signal', signal),
     onStep: onStep === undefined ? undefined : func<(event: StepEvent) => void>('onStep', onStep),
   };
+  if (
+    ctx.decoding === 'dream' &&
+    o.threshold !== undefined &&
+    resolved.alg !== 'confidence_threshold'
+  ) {
+    throw invalidOption(
+      'threshold',
+      'no value',
+      JSON.stringify(o.threshold),
+      `it applies to alg 'confidence_threshold' only (alg is '${resolved.alg}')`,
+    );
+  }
   if (ctx.decoding === 'masked') {
     // With parallel decoding, blocks run until complete and steps is not used.
     checkShape(genLength, blockLength, resolved.parallel.mode === 0 ? steps : undefined);

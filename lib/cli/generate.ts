@@ -46,6 +46,7 @@ function makeProgress(
   flags: GenerateFlags,
   totalSteps: number,
   genLength: number,
+  byTokens: boolean,
 ): { onStep: (ev: StepEvent) => void; stop: (last?: StepEvent) => void } {
   const err = process.stderr;
   if (flags.quiet || !err.isTTY) return { onStep: () => undefined, stop: () => undefined };
@@ -53,8 +54,6 @@ function makeProgress(
     const view = new DenoiseView(err, model.tokenizer, model.specialTokens, totalSteps);
     return { onStep: (ev) => view.update(ev), stop: (last) => last && view.update(last, true) };
   }
-  // Parallel decoding has no fixed step count: the bar then counts committed tokens.
-  const byTokens = parallelOf(flags) !== undefined;
   const bar = new SingleBar(
     {
       stream: err,
@@ -108,8 +107,13 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
       remasking: flags.remasking,
       cfgScale: flags.cfgScale,
       cache: flags.cache,
-      // --threshold is Dream's confidence_threshold for Dream models, else LLaDA's parallel rule.
-      parallel: dream ? undefined : parallelOf(flags),
+      // --threshold is Dream's confidence_threshold for Dream models, else LLaDA's parallel rule
+      // (--factor, LLaDA's only, is passed on so that Dream models reject it by name).
+      parallel: dream
+        ? flags.factor === undefined
+          ? undefined
+          : { factor: flags.factor }
+        : parallelOf(flags),
       threshold: dream ? flags.threshold : undefined,
       alg: flags.alg,
       algTemp: flags.algTemp,
@@ -122,7 +126,10 @@ async function run(promptArg: string, flags: GenerateFlags, signal: AbortSignal)
     const folderSteps = options.genLength === undefined ? g.steps : undefined;
     const totalSteps =
       model.config.family === 'llama' ? genLength : (options.steps ?? folderSteps ?? genLength);
-    const progress = makeProgress(model, flags, totalSteps, genLength);
+    // Parallel decoding has no fixed step count: the bar then counts committed tokens.
+    const alg = options.alg ?? g.alg;
+    const byTokens = dream ? alg === 'confidence_threshold' : options.parallel !== undefined;
+    const progress = makeProgress(model, flags, totalSteps, genLength, byTokens);
     let last: StepEvent | undefined;
     let result: GenerateResult;
     try {

@@ -26,4 +26,8 @@ export const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   'parallel.factor': '--factor',
   topK: '--top-k',
   topP: '--top-p',
+  alg: '--alg',
+  algTemp: '--alg-temp',
+  eps: '--eps',
+  threshold: '--threshold',
 };

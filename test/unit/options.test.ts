@@ -364,9 +364,15 @@ describe("options of Dream's sampler", () => {
     );
     expect(errorOf(gen({ eps: 1 }, dream)).option).toBe('eps');
     expect(errorOf(gen({ stopAtEos: true }, dream)).option).toBe('stopAtEos');
-    expect(errorOf(gen({ threshold: 1.5 }, dream)).message).toBe(
+    expect(errorOf(gen({ threshold: 1.5, alg: 'confidence_threshold' }, dream)).message).toBe(
       'Expected a number in [0, 1] for option "threshold" but received 1.5',
     );
+    expect(errorOf(gen({ threshold: 0.5 }, dream)).message).toBe(
+      'Expected no value for option "threshold" but received 0.5: it applies to alg ' +
+        "'confidence_threshold' only (alg is 'entropy')",
+    );
+    const ct = validateGenerateOptions({ alg: 'confidence_threshold', threshold: 0.5 }, dream);
+    expect([ct.alg, ct.threshold]).toEqual(['confidence_threshold', 0.5]);
     expect(errorOf(gen({ threshold: 0.9 })).option).toBe('threshold'); // LLaDA: parallel.threshold
   });
 });
