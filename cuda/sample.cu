@@ -141,37 +141,73 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
       const double b = block_best(best_d);
       if (b > best_d) best_d = b, best_i = INT_MAX;
     }
+    // This thread's tokens of the segment are base + j * kSampleThreads; past the row they read
+    // as -inf, which no step below counts, so the loops need no bounds test.
+    const int base = s0 + static_cast<int>(threadIdx.x);
     float l[kPerThread];
+    if (s0 + static_cast<int>(kConfidenceSegment) <= V) {
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      const int v = s0 + static_cast<int>(threadIdx.x) + j * kSampleThreads;
-      l[j] = v < V ? row[v] : -INFINITY;
-    }
-    float seg_max = -INFINITY;
+      for (int j = 0; j < kPerThread; ++j) l[j] = row[base + j * kSampleThreads];
+    } else {
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      const int v = s0 + static_cast<int>(threadIdx.x) + j * kSampleThreads;
-      if (v >= V) continue;  // l[j] is -inf: no term
-      const float x = l[j];
-      if (isnan(x) || x == INFINITY) nan_at = min(nan_at, v);
-      const float c = (a.logits_eos_inf && v == a.eos) ? -INFINITY : x;
-      if (!kGumbel) {
-        take_better(best_f, best_i, c, v);
-      } else if (c != -INFINITY && (!kFilter || c >= thr) && !(c + reach < best_d)) {
-        // (Skipped: tokens that cannot reach the best so far, as the CPU skips.)
-        const double score = gumbel_score(c, v, a.temperature, prune, best_d, a.seed, a.step, pos);
-        // Strictly greater, as the CPU: a thread visits its tokens in increasing order, so
-        // the first of equal scores stays, and an all -inf row keeps no candidate (token 0).
-        if (score > best_d) best_d = score, best_i = v;
+      for (int j = 0; j < kPerThread; ++j) {
+        const int v = base + j * kSampleThreads;
+        l[j] = v < V ? row[v] : -INFINITY;
       }
-      if (kConf) {
-        const bool drop = a.confidence_eos_eot_inf && (v == a.eot || (!kGumbel && v == a.eos));
-        const float f = drop ? -INFINITY : c;
-        seg_max = fmaxf(seg_max, f);
-        l[j] = f;
+    }
+    // The loops below are the kernel's arithmetic, and at temperature 0 its limit (integer and
+    // compare instructions): one test per token finds NaN or +inf, the index only when there is
+    // one, and the EOS/EOT overwrites are done by the one thread holding the token.
+    bool bad = false;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) bad |= !(l[j] < INFINITY);
+    if (bad) {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j)
+        if (!(l[j] < INFINITY)) nan_at = min(nan_at, base + j * kSampleThreads);
+    }
+    const auto set_neg_inf = [&](int token) {
+      const unsigned k = static_cast<unsigned>(token - base);  // j * kSampleThreads if held here
+      if (token < 0 || k % kSampleThreads != 0 || k / kSampleThreads >= kPerThread) return;
+      // Selects over every j, not `if (j == jj)`: ptxas turned that into an indexed store and put
+      // l in local memory (kernels with filters).
+      const unsigned jj = k / kSampleThreads;
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) l[j] = static_cast<unsigned>(j) == jj ? -INFINITY : l[j];
+    };
+    if (a.logits_eos_inf) set_neg_inf(a.eos);  // l: the candidate logits c
+    if (!kGumbel) {
+      // Strictly greater: a thread visits its tokens in increasing order, so the first of equal
+      // values stays (the block's merge compares indices). An all -inf row keeps none: token 0.
+      float seg_best = -INFINITY;
+      int seg_j = 0;
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j)
+        if (l[j] > seg_best) seg_best = l[j], seg_j = j;
+      if (seg_best > best_f) best_f = seg_best, best_i = base + seg_j * kSampleThreads;
+    } else {
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        const float c = l[j];
+        if (c != -INFINITY && (!kFilter || c >= thr) && !(c + reach < best_d)) {
+          // (Skipped: tokens that cannot reach the best so far, as the CPU skips.)
+          const int v = base + j * kSampleThreads;
+          const double score =
+              gumbel_score(c, v, a.temperature, prune, best_d, a.seed, a.step, pos);
+          // Strictly greater, as the CPU: the first of equal scores stays, and an all -inf row
+          // keeps no candidate (token 0).
+          if (score > best_d) best_d = score, best_i = v;
+        }
       }
     }
     if (kConf) {
+      if (a.confidence_eos_eot_inf) {  // l: the confidence logits f
+        set_neg_inf(a.eot);
+        if (!kGumbel) set_neg_inf(a.eos);
+      }
+      float seg_max = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) seg_max = fmaxf(seg_max, l[j]);
       const float m = block_reduce_max(seg_max);
       double part = 0;
       if (m != -INFINITY) {

@@ -2,7 +2,9 @@
 // reduction by ln 2 in two parts, a degree-6 polynomial; relative error below 2e-7). Every
 // multiply-add is an explicit fmaf or a single rounding (hd.h), so neither compiler can round
 // differently, and the code is branch-free so that CPU loops over it vectorize. x below -87
-// (e^-87 ~ 1.6e-38, the bottom of float's normal range) and -inf give 0; NaN stays NaN.
+// (e^-87 ~ 1.6e-38, the bottom of float's normal range) and -inf give 0; NaN gives NaN. It is
+// the sampling kernels' inner loop, so it is written for few integer and compare instructions
+// (the GPU's scarcer pipe there): no float -> int conversion and one compare.
 #pragma once
 
 #include <cmath>
@@ -33,12 +35,12 @@ DIFFLM_HD float bits_float(uint32_t u) {
 }
 
 DIFFLM_HD float exp_nonpositive(float x) {
-  // Clamped into [-87, 0] (NaN too), so the float -> int conversion below is always defined.
-  const float xc = x >= -87.0f ? (x <= 0.0f ? x : 0.0f) : -87.0f;
-  // n = round(x / ln 2): one fused rounding against 1.5 * 2^23, then an exact subtraction.
+  // n = round(x / ln 2) by one fused rounding against 1.5 * 2^23: t = 1.5 * 2^23 + n exactly, so
+  // n also sits in t's low mantissa bits (t's bits are 0x4B400000 + n).
   constexpr float kRound = 12582912.0f;
-  const float n = fmaf(xc, 1.44269504088896341f, kRound) - kRound;
-  float r = fmaf(n, -0.693359375f, xc);
+  const float t = fmaf(x, 1.44269504088896341f, kRound);
+  const float n = t - kRound;
+  float r = fmaf(n, -0.693359375f, x);
   r = fmaf(n, 2.12194440e-4f, r);
   float y = 1.9875691500e-4f;
   y = fmaf(y, r, 1.3981999507e-3f);
@@ -47,15 +49,20 @@ DIFFLM_HD float exp_nonpositive(float x) {
   y = fmaf(y, r, 1.6666665459e-1f);
   y = fmaf(y, r, 5.0000001201e-1f);
   y = fmaf(y, mul_rn(r, r), r) + 1.0f;
-  // 2^n, n in [-126, 0]: a normal float built from its exponent bits.
-  const uint32_t e =
-      float_bits(mul_rn(y, bits_float(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23)));
-  // Below -87 (and -inf): 0; NaN: x. Masks rather than selects on float compares, which g++
-  // (trapping math) will not if-convert, so loops over this vectorize.
-  const uint32_t xb = float_bits(x);
-  const uint32_t keep = static_cast<uint32_t>(xb > 0xC2AE0000u) - 1u;  // 0xC2AE0000 = -87.0f
-  const uint32_t nan = 0u - static_cast<uint32_t>((xb & 0x7fffffffu) > 0x7f800000u);
-  return bits_float(((e & keep) & ~nan) | (xb & nan));
+  // 2^n for n in [-126, 0] (x in [-87, 0]): a normal float whose exponent bits are n + 127,
+  // taken from t's bits in unsigned arithmetic (defined for any x; other n are masked below).
+  const float scale = bits_float((float_bits(t) + (127u - 0x4B400000u)) << 23);
+  const float e = mul_rn(y, scale);
+  // Below -87 and -inf: 0; a NaN x made e NaN. On the GPU a float compare and select are the
+  // cheapest; g++ (trapping math) will not if-convert those, so on the CPU the same test is an
+  // unsigned range check on the bits and a mask: x < -87 exactly when they lie in
+  // [0xC2AE0001 (just below -87), 0xFF800000 (-inf)].
+#if defined(__CUDA_ARCH__)
+  return x < -87.0f ? 0.0f : e;
+#else
+  const uint32_t below = float_bits(x) - 0xC2AE0001u < 0xFF800000u - 0xC2AE0000u;
+  return bits_float(float_bits(e) & (below - 1u));
+#endif
 }
 
 }  // namespace difflm

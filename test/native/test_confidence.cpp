@@ -34,6 +34,10 @@ TEST(exp_nonpositive_is_within_2e7_of_exp_and_handles_the_edges) {
   CHECK_MSG(worst < 2e-7, "worst relative error " << worst);
   CHECK(exp_nonpositive(0.f) == 1.f);
   CHECK(exp_nonpositive(-87.5f) == 0.f && exp_nonpositive(-1e30f) == 0.f);
+  // The edge of the range: -87 itself counts (a normal float), the next float below does not.
+  CHECK(exp_nonpositive(-87.f) > 1.5e-38f && exp_nonpositive(-87.f) < 1.7e-38f);
+  CHECK(exp_nonpositive(std::nextafter(-87.f, kNegInf)) == 0.f);
+  CHECK(exp_nonpositive(-0.f) == 1.f && exp_nonpositive(-std::numeric_limits<float>::max()) == 0.f);
   CHECK(exp_nonpositive(kNegInf) == 0.f);
   CHECK(std::isnan(exp_nonpositive(std::numeric_limits<float>::quiet_NaN())));
 }
