@@ -13,8 +13,12 @@
 //            p[r][j] broadcast from lane j by shuffle, V rows read contiguously.
 // All math in float32 with accurate expf, scores scaled after the dot product as the CPU does,
 // so the result matches the CPU twin to ~1e-6 relative.
+// With few query rows (a cached diffusion step's block, a left-to-right decode step) the blocks
+// would leave most SMs idle, so the keys are split across blockIdx.z (see Split) and the parts
+// merged by attention_combine; the merge only reorders float32 sums (~1e-7).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
@@ -36,12 +40,48 @@ struct Layout {
   int ldq, ldk, ldv;
 };
 
+// Keys split across blockIdx.z when (query tiles x heads) would leave most SMs idle (a decode
+// step's few query rows): block z takes keys [z * keys, (z + 1) * keys) and writes its rows
+// unnormalised to o ([split][nq][heads][hd]) with their running max and sum to ml; o == null:
+// no split, the block writes `out` itself.
+struct Split {
+  float* o = nullptr;
+  float2* ml = nullptr;
+  int keys = 0;
+};
+
+// out = sum_z o_z e^(m_z - M) / sum_z l_z e^(m_z - M), M = max_z m_z: the online softmax's own
+// merge rule, over the split blocks in order. A row with no visible key (every l_z = 0) gets
+// zeros, as on the CPU. One warp per (query row, head).
+__global__ void attention_combine(const float* __restrict__ o, const float2* __restrict__ ml,
+                                  float* __restrict__ out, int nq, int n_heads, int hd, int split) {
+  const int64_t rows = static_cast<int64_t>(nq) * n_heads;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const int lane = threadIdx.x & 31;
+  float M = -INFINITY;
+  for (int z = 0; z < split; ++z) M = fmaxf(M, ml[z * rows + row].x);
+  const float m_use = M == -INFINITY ? 0.f : M;
+  float l = 0.f;
+  for (int z = 0; z < split; ++z) {
+    const float2 e = ml[z * rows + row];
+    l = fmaf(e.y, expf(e.x - m_use), l);
+  }
+  const float inv = l > 0.f ? 1.f / l : 0.f;
+  for (int d = lane; d < hd; d += 32) {
+    float acc = 0.f;
+    for (int z = 0; z < split; ++z)
+      acc = fmaf(o[(z * rows + row) * hd + d], expf(ml[z * rows + row].x - m_use), acc);
+    out[row * hd + d] = acc * inv;  // out's row (qi, h) is qi * n_heads * hd + h * hd
+  }
+}
+
 template <int C>
 __global__ void __launch_bounds__(256)
     attention_kernel(const float* __restrict__ q, const float* __restrict__ k,
                      const float* __restrict__ v, float* __restrict__ out, int nq, int nk,
                      int n_heads, int group, int hd, int64_t q_pos0, bool causal, float scale,
-                     Layout L) {
+                     Layout L, Split sp) {
   DIFFLM_DYNAMIC_SMEM(float, smem, 16);
   const int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int bq = nw * kRows;
@@ -61,13 +101,16 @@ __global__ void __launch_bounds__(256)
       Qs[r * L.ldq + d] = (qi < nq && d < hd) ? q[qi * q_stride + h * hd + d] : 0.f;
   }
 
-  // Keys this block can see: all, or up to the position of its last query row.
+  // Keys this block can see: all, or up to the position of its last query row; with a split,
+  // only its share of them.
   const int q_end = min(nq, q0 + bq);
   int64_t n_keys = nk;
   if (causal) {
     const int64_t last = q_pos0 + q_end;  // one past the last row's position
     n_keys = last < 0 ? 0 : (last < nk ? last : nk);
   }
+  const int64_t k_begin = static_cast<int64_t>(blockIdx.z) * sp.keys;
+  if (sp.o) n_keys = min(n_keys, k_begin + sp.keys);
 
   const int row0 = warp * kRows;  // the warp's first row inside the tile
   float m[kRows], l[kRows], o[kRows][C];
@@ -79,12 +122,12 @@ __global__ void __launch_bounds__(256)
     for (int c = 0; c < C; ++c) o[r][c] = 0.f;
   }
 
-  for (int k0 = 0; k0 < n_keys; k0 += kKeys) {
+  for (int64_t k0 = sp.o ? k_begin : 0; k0 < n_keys; k0 += kKeys) {
     __syncthreads();  // every warp is done with the previous K/V tile
     // K and V tiles; keys past nk are zeros (finite, so p = 0 times them stays 0).
     for (int j = warp; j < kKeys; j += nw) {
-      const int kj = k0 + j;
-      const bool ok = kj < nk;
+      const int64_t kj = k0 + j;
+      const bool ok = kj < n_keys;
       const float* kr = k + kj * kv_stride + kvh * hd;
       const float* vr = v + kj * kv_stride + kvh * hd;
       for (int d = lane; d < L.ldk; d += 32) Ks[j * L.ldk + d] = (ok && d < hd) ? kr[d] : 0.f;
@@ -116,7 +159,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       const int64_t pos = q_pos0 + q0 + row0 + r;
-      const bool ok = kj < nk && (!causal || kj <= pos);
+      const bool ok = kj < n_keys && (!causal || kj <= pos);
       const float sr = ok ? s[r] * scale : -INFINITY;
       const float m_new = fmaxf(m[r], warp_reduce_max(sr));
       const float m_use = m_new == -INFINITY ? 0.f : m_new;
@@ -144,6 +187,22 @@ __global__ void __launch_bounds__(256)
     }
   }
 
+  // A split block leaves its unnormalised rows and (m, l) to attention_combine.
+  if (sp.o) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int qi = q0 + row0 + r;
+      if (qi >= nq) continue;
+      const int64_t row = (static_cast<int64_t>(blockIdx.z) * nq + qi) * n_heads + h;
+#pragma unroll
+      for (int c = 0; c < C; ++c) {
+        const int d = lane + 32 * c;
+        if (d < hd) sp.o[row * hd + d] = o[r][c];
+      }
+      if (lane == 0) sp.ml[row] = make_float2(m[r], l[r]);
+    }
+    return;
+  }
   // Normalise and store; a row with no visible key gets zeros, as on the CPU.
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
@@ -188,10 +247,38 @@ void launch(const float* q, const float* k, const float* v, float* out, int nq, 
   allow_dynamic_smem(kernel, optin, done);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));  // as the CPU computes it
-  const dim3 grid(ceil_div(nq, nw * kRows), n_heads);
-  DIFFLM_LAUNCH(kernel, grid, nw * 32, smem, st, q, k, v, out, nq, nk, n_heads, group, hd, q_pos0,
-                causal, scale, L);
+  const int tiles = ceil_div(nq, nw * kRows);
+  // Split the keys when the blocks would fill fewer than half the SMs, into as many parts as
+  // fill them once, each part at least kMinSplitKeys keys.
+  constexpr int kMinSplitKeys = 64;
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const int64_t blocks = static_cast<int64_t>(tiles) * n_heads;
+  int split = 1;
+  if (2 * blocks <= sms && nk >= 2 * kMinSplitKeys)
+    split = static_cast<int>(
+        std::min<int64_t>(ceil_div(static_cast<int64_t>(sms), blocks), nk / kMinSplitKeys));
+  Split sp;
+  if (split == 1) {
+    DIFFLM_LAUNCH(kernel, dim3(tiles, n_heads), nw * 32, smem, st, q, k, v, out, nq, nk, n_heads,
+                  group, hd, q_pos0, causal, scale, L, sp);
+    CUDA_CHECK_LAUNCH("attention_kernel");
+    return;
+  }
+  sp.keys = ceil_div(nk, split * kKeys) * kKeys;  // whole key tiles per part
+  split = ceil_div(nk, sp.keys);
+  const int64_t rows = static_cast<int64_t>(nq) * n_heads;
+  AsyncScratch o_buf(static_cast<size_t>(split * rows * hd) * sizeof(float), st);
+  AsyncScratch ml_buf(static_cast<size_t>(split * rows) * sizeof(float2), st);
+  sp.o = static_cast<float*>(o_buf.p);
+  sp.ml = static_cast<float2*>(ml_buf.p);
+  DIFFLM_LAUNCH(kernel, dim3(tiles, n_heads, split), nw * 32, smem, st, q, k, v, out, nq, nk,
+                n_heads, group, hd, q_pos0, causal, scale, L, sp);
   CUDA_CHECK_LAUNCH("attention_kernel");
+  constexpr int kCombineWarps = 8;
+  DIFFLM_LAUNCH(attention_combine, static_cast<unsigned>(ceil_div(rows, int64_t{kCombineWarps})),
+                kCombineWarps * 32, 0, st, sp.o, sp.ml, out, nq, n_heads, hd, split);
+  CUDA_CHECK_LAUNCH("attention_combine");
 }
 
 }  // namespace

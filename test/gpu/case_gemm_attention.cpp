@@ -267,6 +267,13 @@ GPU_CASE(attention_shapes) {
       {3, 1, 2, 2, 33, 0, false},       // a single key
       {130, 300, 2, 2, 128, 0, false},  // several query blocks and key tiles
       {64, 40, 3, 3, 32, 0, true},      // causal, nk < nq: late queries see all keys
+      // One or two blocks, many keys: split across blockIdx.z and combined (attention_combine),
+      // on the emulator's 4 SMs as on a GPU's 132.
+      {1, 1000, 2, 1, 128, 999, true},   // a left-to-right decode step
+      {32, 288, 1, 1, 128, 0, false},    // a dual-cache step (LLaDA's block and positions)
+      {32, 4096, 2, 2, 64, 4000, true},  // causal, late rows: the last part partly hidden
+      {5, 700, 1, 1, 40, 0, true},       // causal from 0: every part past the first hidden
+      {7, 523, 2, 2, 96, 300, false},    // a key tail inside the last part
   };
   for (const AttnShape& s : shapes) {
     const size_t qn = s.nq * s.heads * s.hd, kn = s.nk * s.kv_heads * s.hd;
@@ -326,4 +333,38 @@ GPU_CASE_LARGE(attention_llada) {
       report(causal ? "attention f32 causal" : "attention f32",
              "nq=nk=" + std::to_string(n) + " H=32 hd=128", ms, 4.0 * hd * H * pairs, 4.0 * qn * 4);
     }
+}
+
+// Few query rows at LLaDA-8B's head shape, which split the keys across blocks on a GPU: a
+// dual-cache step (a block of 32 against 288 positions) and a left-to-right decode step at
+// position 2047. Small enough for the emulator (4 SMs: no split there; attention_shapes covers it).
+GPU_CASE(attention_few_queries) {
+  std::mt19937 rng(303);
+  difflm::ThreadPool pool(cpu_threads());
+  const int64_t H = 32, hd = 128;
+  const AttnShape few[] = {{32, 288, H, H, hd, 0, false}, {1, 2048, H, H, hd, 2047, true}};
+  for (const AttnShape& s : few) {
+    const size_t qn = s.nq * H * hd, kn = s.nk * H * hd;
+    const auto q = random_floats(qn, rng, 2.f), k = random_floats(kn, rng, 2.f),
+               v = random_floats(kn, rng);
+    std::vector<float> want(qn);
+    difflm::attention(q.data(), k.data(), v.data(), want.data(), s.nq, s.nk, H, H, hd, s.q_pos0,
+                      s.causal, &pool);
+    DeviceBuffer dq(qn * 4), dk(kn * 4), dv(kn * 4), dout(qn * 4);
+    dq.upload(q.data(), qn * 4);
+    dk.upload(k.data(), kn * 4);
+    dv.upload(v.data(), kn * 4);
+    dout.poison();
+    auto run = [&] {
+      difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(),
+                              s.nq, s.nk, H, H, hd, s.q_pos0, s.causal, nullptr);
+    };
+    run();
+    validate(attn_name(s), download_vec<float>(dout, qn), want, 1e-5);
+    const double ms = time_ms(run, 10);
+    // Every query sees every key here (the decode row sits at the last position).
+    report(s.causal ? "attention f32 causal" : "attention f32",
+           "nq=" + std::to_string(s.nq) + " nk=" + std::to_string(s.nk) + " H=32 hd=128", ms,
+           4.0 * hd * H * s.nq * s.nk, 4.0 * (2 * qn + 2 * kn));
+  }
 }
