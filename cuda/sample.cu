@@ -167,7 +167,8 @@ __global__ void __launch_bounds__(kSampleThreads, 2)
         if (!(l[j] < INFINITY)) nan_at = min(nan_at, base + j * kSampleThreads);
     }
     const auto set_neg_inf = [&](int token) {
-      const unsigned k = static_cast<unsigned>(token - base);  // j * kSampleThreads if held here
+      // j * kSampleThreads if held here (unsigned: no overflow for any token)
+      const unsigned k = static_cast<unsigned>(token) - static_cast<unsigned>(base);
       if (token < 0 || k % kSampleThreads != 0 || k / kSampleThreads >= kPerThread) return;
       // Selects over every j, not `if (j == jj)`: ptxas turned that into an indexed store and put
       // l in local memory (kernels with filters).
@@ -268,7 +269,8 @@ void sample_rows(float* logits, int64_t rows, int64_t vocab, const int64_t* posi
   CUDA_REQUIRE(rows >= 0 && rows <= 0x7fffffff, "sample_rows: bad row count");
   CUDA_REQUIRE(vocab > 0 && vocab < INT_MAX - kConfidenceSegment, "sample_rows: bad vocab size");
   CUDA_REQUIRE(p.temperature >= 0, "sample_rows: negative temperature");
-  CUDA_REQUIRE(p.eos_id < vocab && p.eot_id < vocab, "sample_rows: EOS/EOT outside the vocab");
+  CUDA_REQUIRE(p.eos_id >= -1 && p.eos_id < vocab && p.eot_id >= -1 && p.eot_id < vocab,
+               "sample_rows: EOS/EOT outside the vocab");
   CUDA_REQUIRE(p.top_k >= 0, "sample_rows: negative top_k");
   CUDA_REQUIRE(p.top_p > 0 && p.top_p <= 1, "sample_rows: top_p outside (0, 1]");
   CUDA_REQUIRE(p.temperature == 0 || p.top_p >= 1 || vocab < kTopPMaxVocab,

@@ -77,8 +77,8 @@ export interface GenerateOptions {
   steps?: number;
   /**
    * Block length for semi-autoregressive decoding (`block_length`); must divide `genLength`.
-   * Blocks are filled left to right, `steps / (genLength / blockLength)` steps each.
-   * Defaults to `genLength` (one block).
+   * Blocks are filled left to right, `steps / (genLength / blockLength)` steps each. Dream
+   * models take blocks only with a `cache`. Defaults to `genLength` (one block).
    */
   blockLength?: number;
   /** Sampling temperature (Gumbel-max); `0` is greedy. Defaults to `0`. */
@@ -146,6 +146,11 @@ export interface GenerateOptions {
    * - `'dual'`: positions after the block are reused too; each step recomputes the block only.
    *
    * The caches approximate: outputs can differ from `'none'`. Not with `cfgScale > 0`.
+   *
+   * Dream models with a cache decode as Fast-dLLM's `generation_utils_block.py`: blocks of
+   * `blockLength`, each starting with a forward that commits its first position, then
+   * `steps / blocks - 1` cached steps scored by entropy (whatever `alg` says, as the reference
+   * does), or `alg: 'confidence_threshold'`'s rule until the block is complete.
    * Defaults to `'none'`.
    */
   cache?: CacheMode;
@@ -245,14 +250,14 @@ export interface GenerateContext {
 
 /** Options of LLaDA's sampler (and Fast-dLLM's additions to it). */
 const LLADA_ONLY = [
-  'blockLength',
   'remasking',
   'cfgScale',
   'logitsEosInf',
   'confidenceEosEotInf',
-  'cache',
   'parallel',
 ] as const;
+/** Blocks and KV caches: masked diffusion's (Dream's only with a cache). */
+const BLOCK_OPTIONS = ['blockLength', 'cache'] as const;
 const DREAM_ONLY = ['alg', 'algTemp', 'eps', 'threshold'] as const;
 
 /** The options a way of decoding does not take, and why. */
@@ -276,7 +281,7 @@ function foreignOptions(decoding: GenerateContext['decoding']): [readonly string
     case 'autoregressive':
       return [
         [
-          ['steps', ...LLADA_ONLY, ...DREAM_ONLY],
+          ['steps', ...LLADA_ONLY, ...BLOCK_OPTIONS, ...DREAM_ONLY],
           'this model decodes left to right (autoregressive); masked-diffusion options do not apply',
         ],
       ];
@@ -415,6 +420,18 @@ export function validateGenerateOptions(
       JSON.stringify(o.threshold),
       `it applies to alg 'confidence_threshold' only (alg is '${resolved.alg}')`,
     );
+  }
+  if (ctx.decoding === 'dream') {
+    // Fast-dLLM's block decoding for Dream (generation_utils_block.py) needs its cache.
+    if (resolved.cache === 'none' && blockLength !== genLength) {
+      throw invalidOption(
+        'blockLength',
+        `genLength (${genLength}) when cache is 'none'`,
+        String(blockLength),
+        "Dream decodes in blocks only with a KV cache (cache: 'prefix' or 'dual')",
+      );
+    }
+    checkShape(genLength, blockLength, steps);
   }
   if (ctx.decoding === 'masked') {
     // With parallel decoding, blocks run until complete and steps is not used.

@@ -2,7 +2,8 @@
  * The Dream family against the authors' code (Dream's modeling_dream.py and generation_utils.py,
  * Fast-dLLM's copy at 24cc59e) on a tiny random checkpoint in Dream's layout
  * (tools/fixtures/make_dream_fixtures.py): raw logits, and every deterministic sampler case:
- * the canvas and the positions each step commits.
+ * the canvas and the positions each step commits; and Fast-dLLM's block-cached decoding
+ * (generation_utils_block.py, tools/fixtures/make_dream_cache_fixtures.py): the canvas.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +36,28 @@ interface Expected {
 
 const dir = join(FIXTURES, 'dream-tiny-a');
 const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Expected;
+
+interface CacheCase {
+  name: string;
+  prompt_ids: number[];
+  options: {
+    alg: DreamAlg;
+    max_new_tokens: number;
+    steps: number;
+    block_length: number;
+    dual_cache: boolean;
+    top_p?: number;
+    top_k?: number;
+    threshold?: number;
+  };
+  output_ids: number[];
+  forwards: number;
+  committing_forwards: number;
+  masks_left: number;
+}
+const expectedCache = JSON.parse(readFileSync(join(dir, 'expected_cache.json'), 'utf8')) as {
+  cases: CacheCase[];
+};
 
 describe('dream-tiny-a', () => {
   let model: DiffusionModel;
@@ -111,6 +134,32 @@ describe('dream-tiny-a', () => {
     });
   }
 
+  // Fast-dLLM's generation_utils_block.py (tools/fixtures/make_dream_cache_fixtures.py).
+  for (const c of expectedCache.cases) {
+    it(`decodes in cached blocks as Fast-dLLM's Dream code: ${c.name}`, async () => {
+      const o = c.options;
+      const r = await model.generate(
+        { inputIds: c.prompt_ids },
+        {
+          genLength: o.max_new_tokens,
+          steps: o.steps,
+          blockLength: o.block_length,
+          cache: o.dual_cache ? 'dual' : 'prefix',
+          alg: o.alg,
+          temperature: 0,
+          topP: o.top_p ?? 1,
+          topK: o.top_k ?? 0,
+          ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
+        },
+      );
+      expect(r.canvas).toEqual(c.output_ids);
+      expect(r.tokens.filter((t) => t === expected.special_ids.mask)).toHaveLength(c.masks_left);
+      // The reference also runs forwards that commit nothing (a step whose count is 0, the last
+      // one of a block whose steps ran out); ours skips those.
+      expect(r.forwardPasses).toBe(c.committing_forwards);
+    });
+  }
+
   it('scores by the ELBO with shifted logits, and refuses LLaDA options', async () => {
     const ids = expected.logits.input_ids.filter((t) => t !== expected.special_ids.mask);
     const a = await model.score({ inputIds: ids }, { samples: 16, seed: 1 });
@@ -118,8 +167,14 @@ describe('dream-tiny-a', () => {
     expect(a.nllPerToken).toBeGreaterThan(0);
     expect(Number.isFinite(a.nll)).toBe(true);
     await expect(model.generate('x', { genLength: 8, blockLength: 4 })).rejects.toThrow(
-      /blockLength.*LLaDA's sampler/,
+      /blockLength.*only with a KV cache/,
     );
+    await expect(model.generate('x', { genLength: 8, cfgScale: 1 })).rejects.toThrow(
+      /cfgScale.*LLaDA's sampler/,
+    );
+    await expect(
+      model.generate('x', { genLength: 8, blockLength: 3, cache: 'prefix' }),
+    ).rejects.toThrow(/divisor of genLength \(8\) for option "blockLength"/);
   });
 
   it('samples reproducibly at temperature > 0, with origin and with algTemp', async () => {

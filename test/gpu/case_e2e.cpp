@@ -347,6 +347,17 @@ GPU_CASE(e2e_dream_fixture) {
       validate_exact(what + " at T 0.8 (alg_temp " + std::to_string(r.alg_temp) + "): CUDA vs CPU",
                      gpu->generate(r, {}, {}).canvas, cpu->generate(r, {}, {}).canvas);
     }
+    // Fast-dLLM's block-cached decoding (prefix and dual caches on the CUDA backend).
+    const JsonValue cached = parse_json(read_text(dir + "/expected_cache.json"));
+    for (const JsonValue& c : cached.find("cases")->array) {
+      MaskedRequest r = dream_case_request(c, mask);
+      const std::string what = "dream-tiny-a cached " + c.find("name")->string;
+      validate_exact(what + ": CUDA vs reference", gpu->generate(r, {}, {}).canvas,
+                     ints(*c.find("output_ids")));
+      r.temperature = 0.8, r.seed = 22;
+      validate_exact(what + " at T 0.8: CUDA vs CPU", gpu->generate(r, {}, {}).canvas,
+                     cpu->generate(r, {}, {}).canvas);
+    }
     MaskedRequest r;
     r.sampler = Sampler::Dream, r.alg = DreamAlg::Origin;
     r.prompt = {ids[0], ids[1], ids[2]};

@@ -107,7 +107,11 @@ inline difflm::MaskedRequest dream_case_request(const difflm::JsonValue& c, int3
   difflm::MaskedRequest r;
   r.sampler = difflm::Sampler::Dream;
   r.prompt = ints(*c.find("prompt_ids"));
-  r.gen_length = r.block_length = static_cast<int64_t>(num(o, "max_new_tokens", 0));
+  r.gen_length = static_cast<int64_t>(num(o, "max_new_tokens", 0));
+  // Fast-dLLM's block-cached cases (expected_cache.json) have block_length and dual_cache.
+  r.block_length = static_cast<int64_t>(num(o, "block_length", static_cast<double>(r.gen_length)));
+  if (const difflm::JsonValue* dual = o.find("dual_cache"))
+    r.cache = dual->boolean ? difflm::CacheMode::Dual : difflm::CacheMode::Prefix;
   r.steps = static_cast<int64_t>(num(o, "steps", 0));
   r.eps = num(o, "eps", 0);
   r.alg = alg == "origin"                 ? DreamAlg::Origin

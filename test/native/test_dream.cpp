@@ -109,6 +109,24 @@ TEST(dream_fixture_generates_the_reference_canvases) {
   CHECK(cases == 15);
 }
 
+TEST(dream_fixture_decodes_cached_blocks_as_fast_dllm) {
+  const std::string dir = "test/fixtures/dream-tiny-a";
+  auto model = Model::load(hf_fixture_spec(dir, "dream", "cpu", 2));
+  const int32_t mask = static_cast<int32_t>(
+      num(*parse_json(read_text(dir + "/expected.json")).find("special_ids"), "mask", 0));
+  const JsonValue exp = parse_json(read_text(dir + "/expected_cache.json"));
+  int cases = 0;
+  for (const JsonValue& c : exp.find("cases")->array) {
+    const MaskedRequest r = dream_case_request(c, mask);
+    const auto res = model->generate(r, {}, {});
+    CHECK_MSG(res.canvas == ints(*c.find("output_ids")), c.find("name")->string);
+    CHECK_MSG(res.forwards == static_cast<int64_t>(num(c, "committing_forwards", -1)),
+              c.find("name")->string << ": " << res.forwards << " forwards");
+    ++cases;
+  }
+  CHECK(cases == 8);
+}
+
 TEST(dream_timesteps_run_from_one_to_eps) {
   CHECK(dream_timestep(0, 10, 1e-3f) == 1.0f);
   CHECK(dream_timestep(10, 10, 1e-3f) == 1e-3f);

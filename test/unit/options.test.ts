@@ -332,13 +332,23 @@ describe("options of Dream's sampler", () => {
     expect(r.blockLength).toBe(20); // one block: Dream's sampler has none
   });
 
+  it('takes blocks with a cache only (Fast-dLLM block decoding), checking their shape', () => {
+    const r = validateGenerateOptions({ genLength: 16, blockLength: 8, cache: 'dual' }, dream);
+    expect([r.blockLength, r.cache]).toEqual([8, 'dual']);
+    expect(errorOf(gen({ genLength: 16, blockLength: 8 }, dream)).message).toBe(
+      'Expected genLength (16) when cache is \'none\' for option "blockLength" but received 8: ' +
+        "Dream decodes in blocks only with a KV cache (cache: 'prefix' or 'dual')",
+    );
+    expect(
+      errorOf(gen({ genLength: 16, blockLength: 8, steps: 5, cache: 'prefix' }, dream)).option,
+    ).toBe('steps');
+  });
+
   it.each([
-    ['blockLength', 8],
     ['remasking', 'random'],
     ['cfgScale', 1],
     ['logitsEosInf', true],
     ['confidenceEosEotInf', true],
-    ['cache', 'dual'],
     ['parallel', { threshold: 0.9 }],
   ])("rejects LLaDA's option %s", (key, value) => {
     expect(errorOf(gen({ genLength: 16, [key]: value }, dream)).message).toBe(

@@ -68,12 +68,15 @@ void MaskedRequest::validate(const LladaSpec& spec) const {
         "cfgScale > 0 is not implemented with a KV cache (cache: 'prefix' or 'dual'); use "
         "cache: 'none'");
   if (sampler == Sampler::Dream) {
-    if (block_length != gen_length) bad_option("Dream's sampler has no blocks (blockLength)");
-    if (cfg_scale > 0 || remasking != Remasking::LowConfidence || logits_eos_inf ||
-        confidence_eos_eot_inf || cache != CacheMode::None || parallel != Parallel::Off)
+    if (block_length != gen_length && cache == CacheMode::None)
       bad_option(
-          "cfgScale, remasking, logitsEosInf, confidenceEosEotInf, cache and parallel are "
-          "LLaDA's options; Dream's sampler does not take them");
+          "Dream's sampler has blocks (blockLength) only with a KV cache (cache: 'prefix' or "
+          "'dual', Fast-dLLM's block decoding)");
+    if (cfg_scale > 0 || remasking != Remasking::LowConfidence || logits_eos_inf ||
+        confidence_eos_eot_inf || parallel != Parallel::Off)
+      bad_option(
+          "cfgScale, remasking, logitsEosInf, confidenceEosEotInf and parallel are LLaDA's "
+          "options; Dream's sampler does not take them");
     if (!(eps > 0 && eps < 1)) bad_option("eps must be a number in (0, 1)");
     if (!(std::isfinite(alg_temp) && alg_temp >= 0))
       bad_option("algTemp must be a finite number >= 0");
@@ -237,8 +240,20 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
   const bool fixed = req.parallel == Parallel::Off;
   const bool dream = req.sampler == Sampler::Dream;
   const int64_t steps_per_block = fixed ? req.steps / blocks : 0;
+  // Dream with a KV cache is Fast-dLLM's generation_utils_block.py (dream.h: DreamBlockSchedule);
+  // without one, Dream's own _sample over a single block (DreamBudget).
+  const bool dream_blocks = dream && req.cache != CacheMode::None;
   std::unique_ptr<DreamBudget> budget;
-  if (dream) budget = std::make_unique<DreamBudget>(req, std::count(x.begin(), x.end(), M));
+  if (dream && !dream_blocks)
+    budget = std::make_unique<DreamBudget>(req, std::count(x.begin(), x.end(), M));
+  // Its cached steps score positions by entropy whatever `alg` says (confidence_threshold aside),
+  // as the reference does.
+  MaskedRequest block_req;
+  if (dream_blocks && req.alg != DreamAlg::ConfidenceThreshold) {
+    block_req = req;
+    block_req.alg = DreamAlg::Entropy;
+  }
+  const MaskedRequest& sreq = block_req.sampler == Sampler::Dream ? block_req : req;
   const CheckCancel check_cancel = [&cancelled] { throw_if_cancelled(cancelled); };
   KvCache cache;
   if (req.cache != CacheMode::None) cache = model.make_cache(L);
@@ -254,6 +269,9 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
     if (fixed && !dream) k = num_transfer_tokens(block_masks(), steps_per_block);
     bool refill = true;  // the block's first forward runs the whole canvas and fills the cache
     const auto more = [&](int64_t t) {
+      if (dream_blocks)  // a step per timestep after the first, or until no mask is left
+        return block_masks() > 0 &&
+               (req.alg == DreamAlg::ConfidenceThreshold || t < steps_per_block);
       if (!fixed) return block_masks() > 0;
       return t < (dream ? budget->steps() : steps_per_block);
     };
@@ -265,35 +283,48 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
       // Rows that can be committed: masked and before the end of this block (later blocks are
       // ineligible; cached steps, as Fast-dLLM's, look inside the block only). Logits are
       // needed for those rows only.
-      int64_t r0 = req.cache != CacheMode::None && !refill ? block_start : 0;
-      while (r0 < block_end && x[r0] != M) ++r0;
+      // Dream's blocks: the first forward commits the block's first position, whatever its
+      // confidence; the cached steps look at the block only (not at masks in the prompt).
+      int64_t r0 = (req.cache != CacheMode::None && !refill) || dream_blocks ? block_start : 0;
+      const int64_t r1 = dream_blocks && refill ? block_start + 1 : block_end;
+      while (r0 < r1 && x[r0] != M) ++r0;
       // Positions this step may commit (fixed schedules; parallel rules decide for themselves).
-      const int64_t k_t = dream ? budget->at(t, x) : fixed ? k[t] : 0;
-      if ((!fixed || k_t > 0) && r0 < block_end) {
-        const int64_t rows = block_end - r0;
+      int64_t k_t = 0;
+      if (dream_blocks)
+        k_t = refill ? 1
+              : req.alg == DreamAlg::ConfidenceThreshold
+                  ? block_masks()
+                  : dream_transfer_count(block_masks(), t, steps_per_block,
+                                         static_cast<float>(req.eps));
+      else if (dream)
+        k_t = budget->at(t, x);
+      else if (fixed)
+        k_t = k[t];
+      if ((!fixed || k_t > 0) && r0 < r1) {
+        const int64_t rows = r1 - r0;
         auto t0 = std::chrono::steady_clock::now();
         if (req.cache == CacheMode::None) {
-          model.forward_resident(canvas0, batch, L, r0, block_end, logits.as(), check_cancel);
+          model.forward_resident(canvas0, batch, L, r0, r1, logits.as(), check_cancel);
           if (cfg)  // logits = u + (cfg + 1) * (c - u)
             be.cfg_mix(logits.as(), logits.as() + rows * V, rows * V,
                        static_cast<float>(req.cfg_scale + 1.0));
         } else if (refill) {
-          model.forward_window(canvas0, 0, L, L, cache, r0, block_end, logits.as(), check_cancel);
+          model.forward_window(canvas0, 0, L, L, cache, r0, r1, logits.as(), check_cancel);
           refill = false;
         } else {
           const int64_t w1 = req.cache == CacheMode::Prefix ? L : block_end;
-          model.forward_window(canvas0 + block_start, block_start, w1, L, cache, r0, block_end,
+          model.forward_window(canvas0 + block_start, block_start, w1, L, cache, r0, r1,
                                logits.as(), check_cancel);
         }
         ++res.forwards;
         res.forward_ms += ms_since(t0);
         t0 = std::chrono::steady_clock::now();
-        be.sample_candidates(logits.as(), rows, V, r0, canvas0, req, global_step,
+        be.sample_candidates(logits.as(), rows, V, r0, canvas0, sreq, global_step,
                              tokens.as<int32_t>(), confidence.as<double>());
         be.commit(tokens.as<int32_t>(), confidence.as<double>(), canvas0, r0, rows, M,
                   req.rule(k_t), &ev.committed);
         for (const auto& [pos, tok] : ev.committed) x[pos] = tok;
-        if (dream) budget->after(t, k_t, static_cast<int64_t>(ev.committed.size()));
+        if (budget) budget->after(t, k_t, static_cast<int64_t>(ev.committed.size()));
         // A parallel rule commits at least one masked position of the block each step; with
         // none, this step would repeat forever (the host's canvas and the backend's disagree).
         if (!fixed && ev.committed.empty())

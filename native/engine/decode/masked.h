@@ -32,7 +32,11 @@ enum class Parallel { Off = 0, Threshold = 1, Factor = 2 };
 
 // Whose sampler turns a step's logits into commits: LLaDA's generate() (blocks, fixed counts,
 // Gumbel-max, low_confidence / random remasking, CFG, Fast-dLLM caches and parallel commits) or
-// Dream's _sample() (dream.h: one block, a timestep schedule, `alg`, top-p / top-k).
+// Dream's _sample() (dream.h: one block, a timestep schedule, `alg`, top-p / top-k), or with a
+// KV cache Fast-dLLM's block version of it (generation_utils_block.py): per block, a forward of
+// the whole canvas that fills the cache and commits the block's first position, then cached
+// steps on the block's own timestep schedule (steps / blocks timesteps), scored by entropy, or
+// confidence_threshold's rule until the block has no mask; the prompt's masks stay.
 enum class Sampler { Llada = 0, Dream = 1 };
 
 struct MaskedRequest {
@@ -51,8 +55,8 @@ struct MaskedRequest {
   Parallel parallel = Parallel::Off;
   double threshold = 0.9;  // Parallel::Threshold, Dream's confidence_threshold: in [0, 1]
   double factor = 1.0;     // Parallel::Factor: > 0
-  // Sampler::Dream: block_length == gen_length, and none of cfg_scale, remasking, the EOS
-  // switches, caches or parallel commits (they are LLaDA's).
+  // Sampler::Dream: block_length == gen_length unless there is a cache, and none of cfg_scale,
+  // remasking, the EOS switches or parallel commits (they are LLaDA's).
   Sampler sampler = Sampler::Llada;
   DreamAlg alg = DreamAlg::Entropy;
   double alg_temp = 0;  // >= 0; 0: the most confident positions (not confidence_threshold)
