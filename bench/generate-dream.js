@@ -3,7 +3,10 @@
 // PyTorch code (DreamModel.diffusion_generate) on the same checkpoint and settings in the same
 // run, with the speed ratio and a token comparison. The Dream counterpart of bench/generate.js.
 // Usage: node bench/generate-dream.js [--threads 2] [--dtype f32|bf16] [--torch]
+//          [--cache none|prefix|dual] [--block-length 32]
 //          [--fastdllm-repo DIR] [--torch-omp-wait-policy auto|PASSIVE|ACTIVE|unset] [--json FILE]
+// --cache prefix|dual: Fast-dLLM's block-cached decoding on both sides (the reference then runs
+// generation_utils_block.py).
 // --torch needs Debian's python3-torch at /usr/bin/python3 and a Fast-dLLM checkout (or bare
 // mirror), see tools/fixtures/README.md. In f32 the tokens should be identical; in bf16 the
 // reference computes in bf16 (difflm keeps float32 activations), so the ids may differ.
@@ -25,9 +28,14 @@ const { values } = parseArgs({
     // ACTIVE or unset; see bench/torch/dream_generate_bench.py (with libgomp's default, torch's
     // idle OpenMP threads spin and slow OpenBLAS's f32 sgemm several-fold on a 2-core machine).
     'torch-omp-wait-policy': { type: 'string', default: 'auto' },
+    cache: { type: 'string', default: 'none' },
+    'block-length': { type: 'string', default: '32' },
     json: { type: 'string' },
   },
 });
+if (!['none', 'prefix', 'dual'].includes(values.cache)) {
+  throw new Error('--cache must be none, prefix or dual');
+}
 if (!['f32', 'bf16'].includes(values.dtype)) throw new Error('--dtype must be f32 or bf16');
 const threads = Number(values.threads);
 const root = new URL('..', import.meta.url).pathname;
@@ -39,6 +47,9 @@ const settings = {
   algTemp: 0,
   eps: 1e-3,
   temperature: 0,
+  ...(values.cache === 'none'
+    ? {}
+    : { cache: values.cache, blockLength: Number(values['block-length']) }),
 };
 
 /** Runs a command; its stdout (stderr passes through). Throws when it fails. */
@@ -122,6 +133,8 @@ if (values.torch) {
     threads,
     dtype: torchDtype,
     'omp-wait-policy': values['torch-omp-wait-policy'],
+    cache: values.cache,
+    'block-length': values['block-length'],
   };
   const script = join(root, 'bench/torch/dream_generate_bench.py');
   const argv = [script, ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, String(v)])];

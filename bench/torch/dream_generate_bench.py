@@ -51,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "fixtures"))
 import llada_common as lc  # noqa: E402
+import make_dream_cache_fixtures as dream_cache_fx  # noqa: E402  (generation_utils_block.py)
 import make_dream_fixtures as dream_fx  # noqa: E402  (DreamReference: the authors' code + shims)
 
 
@@ -81,6 +82,9 @@ def main() -> None:
     ap.add_argument("--alg", choices=["maskgit_plus", "topk_margin", "entropy"], default="entropy")
     ap.add_argument("--eps", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    ap.add_argument("--cache", choices=["none", "prefix", "dual"], default="none",
+                    help="prefix/dual: Fast-dLLM's generation_utils_block.py with that cache")
+    ap.add_argument("--block-length", type=int, default=32, help="block_length (with --cache)")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default=None,
                     help="default: as stored (config.json torch_dtype)")
     lc.add_omp_wait_policy_argument(ap)
@@ -100,7 +104,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="dream-ref-") as work:
         t0 = time.time()
-        ref = dream_fx.DreamReference(args.fastdllm_repo, Path(work), args.fastdllm_commit)
+        if args.cache == "none":
+            ref = dream_fx.DreamReference(args.fastdllm_repo, Path(work), args.fastdllm_commit)
+        else:
+            ref = dream_cache_fx.block_reference(Path(work), args.fastdllm_repo, args.fastdllm_commit)
         weights = lc.read_checkpoint_dir(model_dir)  # float32 numpy (BF16 upcast exactly)
         model = ref.build_model(cfg, weights)
         del weights
@@ -121,7 +128,10 @@ def main() -> None:
         options = dream_fx.case_options(
             dict(alg=args.alg, max_new_tokens=args.gen_length, steps=args.steps, eps=args.eps), ids["mask"]
         )
-        gc = ref.generation.DreamGenerationConfig(
+        generation = ref.generation if args.cache == "none" else ref.block
+        extra = {} if args.cache == "none" else {"block_length": args.block_length,
+                                                 "dual_cache": args.cache == "dual"}
+        gc = generation.DreamGenerationConfig(
             **options, bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],
             output_history=False, return_dict_in_generate=False,
         )
@@ -129,7 +139,8 @@ def main() -> None:
             # bos == pad, so diffusion_generate warns "Padding was detected but no attention mask".
             warnings.simplefilter("ignore", UserWarning)
             t0 = time.perf_counter()
-            out = model.diffusion_generate(prompt, generation_config=gc)
+            runner = model if args.cache == "none" else dream_cache_fx.block_model(ref, model)
+            out = runner.diffusion_generate(prompt, generation_config=gc, **extra)
             seconds = time.perf_counter() - t0
 
     result = {
@@ -137,7 +148,8 @@ def main() -> None:
         "tokens": out[0, len(prompt_ids) :].tolist(),
         "nfe": len(forwards),
         "settings": dict(
-            {"model": str(model_dir), "dtype": dtype_name, "threads": args.threads, "prompt_len": len(prompt_ids)},
+            {"model": str(model_dir), "dtype": dtype_name, "threads": args.threads, "prompt_len": len(prompt_ids),
+             "cache": args.cache, **extra},
             **{k: v for k, v in options.items() if k != "mask_token_id"},
         ),
         "reference": {
