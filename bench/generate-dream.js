@@ -116,7 +116,12 @@ const result = {
     ms: forwardMs,
     positionsPerSec: (canvas.length * 1e3) / forwardMs,
   },
-  difflm: { seconds: oursSec, msPerStep: (oursSec * 1e3) / ours.steps, timings: ours.timings },
+  difflm: {
+    seconds: oursSec,
+    msPerStep: (oursSec * 1e3) / ours.steps,
+    forwardPasses: ours.forwardPasses,
+    timings: ours.timings,
+  },
 };
 
 // 5. The authors' code on the same checkpoint, prompt and settings.
