@@ -164,7 +164,7 @@ export function registerGenerate(program: Command, signal: AbortSignal): void {
     .option('--steps <n>', 'denoising steps (default: gen length)', parseNumber)
     .option(
       '--block-length <n>',
-      'semi-autoregressive block length (default: gen length)',
+      'semi-autoregressive block length (default: gen length; Dream models: with --cache only)',
       parseNumber,
     )
     .option('-t, --temperature <t>', 'sampling temperature, 0 = greedy (default 0)', parseNumber)
