@@ -252,6 +252,31 @@ std::string attn_name(const AttnShape& s) {
          (s.causal ? " causal q_pos0=" + std::to_string(s.q_pos0) : std::string(" full"));
 }
 
+// Random q/k/v of shape s, the CUDA attention against the CPU's (poisoned output, F32
+// tolerance); returns the mean time of a CUDA call in ms when `timed` (NaN on the emulator),
+// else 0.
+double check_attention(const AttnShape& s, std::mt19937& rng, difflm::ThreadPool* pool,
+                       bool timed) {
+  const size_t qn = s.nq * s.heads * s.hd, kn = s.nk * s.kv_heads * s.hd;
+  const auto q = random_floats(qn, rng, 2.f), k = random_floats(kn, rng, 2.f),
+             v = random_floats(kn, rng);
+  std::vector<float> want(qn);
+  difflm::attention(q.data(), k.data(), v.data(), want.data(), s.nq, s.nk, s.heads, s.kv_heads,
+                    s.hd, s.q_pos0, s.causal, pool);
+  DeviceBuffer dq(qn * 4), dk(kn * 4), dv(kn * 4), dout(qn * 4);
+  dq.upload(q.data(), qn * 4);
+  dk.upload(k.data(), kn * 4);
+  dv.upload(v.data(), kn * 4);
+  dout.poison();
+  const auto run = [&] {
+    difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), s.nq,
+                            s.nk, s.heads, s.kv_heads, s.hd, s.q_pos0, s.causal, nullptr);
+  };
+  run();
+  validate(attn_name(s), download_vec<float>(dout, qn), want, 1e-5);
+  return timed ? time_ms(run, 10) : 0.0;
+}
+
 }  // namespace
 
 GPU_CASE(attention_shapes) {
@@ -275,22 +300,7 @@ GPU_CASE(attention_shapes) {
       {5, 700, 1, 1, 40, 0, true},       // causal from 0: every part past the first hidden
       {7, 523, 2, 2, 96, 300, false},    // a key tail inside the last part
   };
-  for (const AttnShape& s : shapes) {
-    const size_t qn = s.nq * s.heads * s.hd, kn = s.nk * s.kv_heads * s.hd;
-    const auto q = random_floats(qn, rng, 2.f), k = random_floats(kn, rng, 2.f),
-               v = random_floats(kn, rng);
-    std::vector<float> want(qn);
-    difflm::attention(q.data(), k.data(), v.data(), want.data(), s.nq, s.nk, s.heads, s.kv_heads,
-                      s.hd, s.q_pos0, s.causal, nullptr);
-    DeviceBuffer dq(qn * 4), dk(kn * 4), dv(kn * 4), dout(qn * 4);
-    dq.upload(q.data(), qn * 4);
-    dk.upload(k.data(), kn * 4);
-    dv.upload(v.data(), kn * 4);
-    dout.poison();
-    difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), s.nq,
-                            s.nk, s.heads, s.kv_heads, s.hd, s.q_pos0, s.causal, nullptr);
-    validate(attn_name(s), download_vec<float>(dout, qn), want, 1e-5);
-  }
+  for (const AttnShape& s : shapes) check_attention(s, rng, nullptr, false);
 }
 
 GPU_CASE_LARGE(attention_llada) {
@@ -344,25 +354,9 @@ GPU_CASE(attention_few_queries) {
   const int64_t H = 32, hd = 128;
   const AttnShape few[] = {{32, 288, H, H, hd, 0, false}, {1, 2048, H, H, hd, 2047, true}};
   for (const AttnShape& s : few) {
-    const size_t qn = s.nq * H * hd, kn = s.nk * H * hd;
-    const auto q = random_floats(qn, rng, 2.f), k = random_floats(kn, rng, 2.f),
-               v = random_floats(kn, rng);
-    std::vector<float> want(qn);
-    difflm::attention(q.data(), k.data(), v.data(), want.data(), s.nq, s.nk, H, H, hd, s.q_pos0,
-                      s.causal, &pool);
-    DeviceBuffer dq(qn * 4), dk(kn * 4), dv(kn * 4), dout(qn * 4);
-    dq.upload(q.data(), qn * 4);
-    dk.upload(k.data(), kn * 4);
-    dv.upload(v.data(), kn * 4);
-    dout.poison();
-    auto run = [&] {
-      difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(),
-                              s.nq, s.nk, H, H, hd, s.q_pos0, s.causal, nullptr);
-    };
-    run();
-    validate(attn_name(s), download_vec<float>(dout, qn), want, 1e-5);
-    const double ms = time_ms(run, 10);
+    const double ms = check_attention(s, rng, &pool, true);
     // Every query sees every key here (the decode row sits at the last position).
+    const double qn = s.nq * H * hd, kn = s.nk * H * hd;
     report(s.causal ? "attention f32 causal" : "attention f32",
            "nq=" + std::to_string(s.nq) + " nk=" + std::to_string(s.nk) + " H=32 hd=128", ms,
            4.0 * hd * H * s.nq * s.nk, 4.0 * (2 * qn + 2 * kn));
