@@ -240,7 +240,7 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
   const bool fixed = req.parallel == Parallel::Off;
   const bool dream = req.sampler == Sampler::Dream;
   const int64_t steps_per_block = fixed ? req.steps / blocks : 0;
-  // Dream with a KV cache is Fast-dLLM's generation_utils_block.py (dream.h: DreamBlockSchedule);
+  // Dream with a KV cache is Fast-dLLM's generation_utils_block.py (masked.h: Sampler);
   // without one, Dream's own _sample over a single block (DreamBudget).
   const bool dream_blocks = dream && req.cache != CacheMode::None;
   std::unique_ptr<DreamBudget> budget;
