@@ -54,6 +54,7 @@ interface CacheCase {
   forwards: number;
   committing_forwards: number;
   masks_left: number;
+  differs_from?: string;
 }
 const expectedCache = JSON.parse(readFileSync(join(dir, 'expected_cache.json'), 'utf8')) as {
   cases: CacheCase[];
@@ -135,6 +136,17 @@ describe('dream-tiny-a', () => {
   }
 
   // Fast-dLLM's generation_utils_block.py (tools/fixtures/make_dream_cache_fixtures.py).
+  it('has prefix/dual case pairs on one prompt with different canvases (the caches are told apart)', () => {
+    const pairs = expectedCache.cases.filter((c) => c.differs_from !== undefined);
+    expect(pairs.length).toBeGreaterThanOrEqual(2);
+    for (const c of pairs) {
+      const twin = expectedCache.cases.find((d) => d.name === c.differs_from);
+      expect(twin?.prompt_ids).toEqual(c.prompt_ids);
+      expect(twin?.options.dual_cache).toBe(!c.options.dual_cache);
+      expect(twin?.output_ids).not.toEqual(c.output_ids);
+    }
+  });
+
   for (const c of expectedCache.cases) {
     it(`decodes in cached blocks as Fast-dLLM's Dream code: ${c.name}`, async () => {
       const o = c.options;

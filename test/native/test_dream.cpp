@@ -124,7 +124,7 @@ TEST(dream_fixture_decodes_cached_blocks_as_fast_dllm) {
               c.find("name")->string << ": " << res.forwards << " forwards");
     ++cases;
   }
-  CHECK(cases == 8);
+  CHECK(cases == 14);
 }
 
 TEST(dream_timesteps_run_from_one_to_eps) {

@@ -288,6 +288,11 @@ MaskedResult generate_masked(const LladaModel& model, Backend& be, const MaskedR
       int64_t r0 = (req.cache != CacheMode::None && !refill) || dream_blocks ? block_start : 0;
       const int64_t r1 = dream_blocks && refill ? block_start + 1 : block_end;
       while (r0 < r1 && x[r0] != M) ++r0;
+      // Blocks lie past the prompt, and a block's start is a mask until its first forward commits
+      // it; were it not, that forward would never run and the threshold rule would loop forever.
+      if (dream_blocks && refill && r0 == r1)
+        throw EngineError(ErrorCode::Internal,
+                          "Dream block " + std::to_string(b) + " starts at a committed position");
       // Positions this step may commit (fixed schedules; parallel rules decide for themselves).
       int64_t k_t = 0;
       if (dream_blocks)
