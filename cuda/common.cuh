@@ -164,6 +164,9 @@ __device__ __forceinline__ float block_reduce_sum(float v) {
 __device__ __forceinline__ double block_reduce_sum(double v) {
   return detail::block_reduce<double, false>(v, 0.0);
 }
+__device__ __forceinline__ unsigned long long block_reduce_sum(unsigned long long v) {
+  return detail::block_reduce<unsigned long long, false>(v, 0ull);
+}
 __device__ __forceinline__ float block_reduce_max(float v) {
   return detail::block_reduce<float, true>(v, -INFINITY);
 }

@@ -80,30 +80,34 @@ __global__ void __launch_bounds__(kDreamThreads)
 
   // 2. The filter threshold: top-p, then top-k among what it kept.
   float thr = -INFINITY;
-  uint32_t key = 0;
   if (a.top_p < 1.0 && m != -INFINITY) {
     const double md = m;
-    if (radix_select<false, true>(
-            V,
-            [&](int v, uint32_t& k) {
-              const float z = z_of(v);
-              k = order_key(z);
-              return [=] { return top_p_weight((static_cast<double>(z) - md) / 1.0); };
-            },
-            0, a.top_p, sh, key))
-      thr = key_value(key);
+    const auto weight = [&](float z) { return top_p_weight(static_cast<double>(z) - md); };
+    const TopPCut cut = top_p_cut<true>(
+        V, [&](int v) { return weight(z_of(v)); }, a.top_p);
+    if (cut.target != 0)
+      thr = key_value(radix_select<false>(
+          V,
+          [&](int v, uint32_t& k) {
+            const float z = z_of(v);
+            k = order_key(z);
+            return [=] {
+              const unsigned long long w = weight(z);
+              return cut.may_keep(w) ? w : 0ull;
+            };
+          },
+          cut.target, sh));
   }
   if (a.top_k > 0) {
     const float tp = thr;
-    radix_select<true>(
-        V,
-        [&](int v, uint32_t& k) {
-          const float z = z_of(v);
-          k = order_key(z >= tp ? z : -INFINITY);
-          return [] { return 1ull; };
-        },
-        static_cast<unsigned long long>(a.top_k), 0.0, sh, key);
-    thr = fmaxf(thr, key_value(key));
+    thr = fmaxf(thr, key_value(radix_select<true>(
+                         V,
+                         [&](int v, uint32_t& k) {
+                           const float z = z_of(v);
+                           k = order_key(z >= tp ? z : -INFINITY);
+                           return [] { return 1ull; };
+                         },
+                         static_cast<unsigned long long>(a.top_k), sh)));
   }
   // The filtered z: -inf below the threshold.
   const auto f_of = [&](int v) {

@@ -62,25 +62,21 @@ struct SelectShared {
   unsigned long long hist[kBins];
   unsigned long long above;  // weight of the tokens whose key is above the chosen prefix
   uint32_t digit;
-  int empty;
 };
 
 // Block-wide radix select: the largest key K such that the total weight of the tokens with
-// key >= K reaches the target, where kw(v, key) gives token v's key and returns a functor that
-// yields its weight (0: not counted; only evaluated for the tokens under the current prefix).
-// kUnit: every counted weight is 1 (counts; warp-aggregated atomics). With p > 0 the target is
-// top_p_target(p, total weight) instead of `target` (kDreamRule: dream_top_p_target, sampling.h);
-// a zero total returns false (no cutoff). Needs
-// target <= total weight otherwise. Every thread of the block must call it; the result goes to
-// every thread. Exact: the sums are integers.
-template <bool kUnit, bool kDreamRule = false, class KeyWeight>
-__device__ bool radix_select(int vocab, const KeyWeight& kw, unsigned long long target, double p,
-                             SelectShared& sh, uint32_t& result) {
+// key >= K reaches `target` (>= 1, and at most the total weight), where kw(v, key) gives token
+// v's key and returns a functor that yields its weight (0: not counted; only evaluated for the
+// tokens under the current prefix). kUnit: every counted weight is 1 (counts; warp-aggregated
+// atomics). Every thread of the block must call it; the result goes to every thread. Exact: the
+// sums are integers.
+template <bool kUnit, class KeyWeight>
+__device__ uint32_t radix_select(int vocab, const KeyWeight& kw, unsigned long long target,
+                                 SelectShared& sh) {
   const int lane = threadIdx.x & 31;
-  __syncthreads();  // every thread has read the previous call's sh.empty and sh.digit
-  if (threadIdx.x == 0) sh.empty = 0;
   uint32_t prefix = 0, mask = 0;
-  unsigned long long above = 0, tgt = target;  // used by warp 0
+  unsigned long long above = 0;  // used by warp 0
+  __syncthreads();               // every thread has read the previous call's sh.digit
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int b = threadIdx.x; b < kBins; b += blockDim.x) sh.hist[b] = 0;
     __syncthreads();
@@ -114,40 +110,59 @@ __device__ bool radix_select(int vocab, const KeyWeight& kw, unsigned long long 
         const unsigned long long t = __shfl_down_sync(0xffffffffu, suffix, off);
         if (lane + off < 32) suffix += t;
       }
-      if (shift == 24 && p > 0) {
-        const unsigned long long total = __shfl_sync(0xffffffffu, suffix, 0);
-        tgt = total == 0 ? 0 : kDreamRule ? dream_top_p_target(p, total) : top_p_target(p, total);
-      }
-      if (tgt == 0) {  // the same on every lane
-        if (lane == 0) sh.empty = 1;
-      } else {
-        // The digit is in the highest lane whose bins from 8l up, plus what lies above the
-        // prefix, still reach the target (lane 0 always does: the invariant of the select).
-        const unsigned ballot = __ballot_sync(0xffffffffu, above + suffix >= tgt);
-        const int l = ballot ? 31 - __clz(ballot) : 0;
-        if (lane == l) {
-          unsigned long long run = above + suffix - own;
-          int digit = (kBins / 32) * l;
-          for (int b = (kBins / 32) * l + (kBins / 32) - 1; b >= (kBins / 32) * l; --b) {
-            if (run + sh.hist[b] >= tgt) {
-              digit = b;
-              break;
-            }
-            run += sh.hist[b];
+      // The digit is in the highest lane whose bins from 8l up, plus what lies above the prefix,
+      // still reach the target (lane 0 always does: the invariant of the select).
+      const unsigned ballot = __ballot_sync(0xffffffffu, above + suffix >= target);
+      const int l = ballot ? 31 - __clz(ballot) : 0;
+      if (lane == l) {
+        unsigned long long run = above + suffix - own;
+        int digit = (kBins / 32) * l;
+        for (int b = (kBins / 32) * l + (kBins / 32) - 1; b >= (kBins / 32) * l; --b) {
+          if (run + sh.hist[b] >= target) {
+            digit = b;
+            break;
           }
-          sh.digit = static_cast<uint32_t>(digit);
-          sh.above = run;
+          run += sh.hist[b];
         }
+        sh.digit = static_cast<uint32_t>(digit);
+        sh.above = run;
       }
     }
     __syncthreads();
-    if (sh.empty) return false;
     prefix |= sh.digit << shift;
     mask |= static_cast<uint32_t>(kBins - 1) << shift;
     above = sh.above;
   }
-  result = prefix;
-  return true;
+  return prefix;
+}
+
+// Top-p over integer weights w (sampling.h), before its radix select: the total W (a pass with
+// a block reduction, no atomics), the target (top_p_target, or kDreamRule: dream_top_p_target)
+// and slack = W - target, the weight top-p may drop. A token whose weight has
+// V * (w + 1) <= slack is never kept, so it can be left out of the select's histograms: a kept
+// token u has less than `target` strictly above its value (else a larger cutoff would reach the
+// target), so the tokens at or below it weigh more than slack; they are at most V, and none weighs
+// more than w_u + 1 (top_p_weight is monotone up to one unit: relative error < 1e-14 of at most
+// 2^40, then rounding). Every token at or above the cutoff is kept and passes, so the sums that
+// decide the cutoff are unchanged. On a peaked row most tokens fail it (at p = 0.95 and
+// V = 152064, those below ~3.3e-7 of the total), which keeps the histogram atomics few; they
+// contend on a handful of bins otherwise.
+struct TopPCut {
+  unsigned long long target;  // 0: no cutoff (W = 0)
+  unsigned long long slack;
+  int vocab;
+  __device__ bool may_keep(unsigned long long w) const {
+    return static_cast<unsigned long long>(vocab) * (w + 1) > slack;  // < 2^64: V < 2^23
+  }
+};
+template <bool kDreamRule, class Weight>
+__device__ TopPCut top_p_cut(int vocab, const Weight& weight, double p) {
+  unsigned long long total = 0;
+  for (int v = threadIdx.x; v < vocab; v += blockDim.x) total += weight(v);
+  total = block_reduce_sum(total);
+  if (total == 0) return {0, 0, vocab};
+  const unsigned long long t = kDreamRule ? dream_top_p_target(p, total) : top_p_target(p, total);
+  return {t, total - t, vocab};
 }
 
 // c - T * log(-log(u)) with separate roundings, as the CPU computes it, or -inf when the draw's

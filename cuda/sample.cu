@@ -26,9 +26,10 @@
 //   - top-k: the k-th largest key (histogram of counts); t_k = its value;
 //   - top-p: the largest key K whose weight sum over {c >= K, c >= t_k} reaches the target
 //     (histogram of the integer weights top_p_weight((c - max) / T), which the CPU computes
-//     bit for bit; the first pass also yields the total). Integer sums do not depend on order,
-//     so the cutoff is the CPU's exactly, ties included.
-// thr = the top-p cutoff when top-p is on, else t_k. That is 1 + 4 + 4 extra passes over the row
+//     bit for bit; a pass before it sums them for the target, and lets the histograms skip
+//     the tokens too light ever to be kept: row_select.cuh's TopPCut). Integer sums do not
+//     depend on order, so the cutoff is the CPU's exactly, ties included.
+// thr = the top-p cutoff when top-p is on, else t_k. That is 4 + 2 + 4 extra passes over the row
 // (mostly from L2); the unfiltered kernels are unchanged.
 #include <climits>
 #include <string>
@@ -66,17 +67,14 @@ __device__ float filter_threshold(const float* row, int vocab, const SampleArgs&
     return (a.logits_eos_inf && v == a.eos) ? -INFINITY : l;
   };
   float tk = -INFINITY;
-  uint32_t key = 0;
-  if (a.top_k > 0) {
-    radix_select<true>(
+  if (a.top_k > 0)
+    tk = key_value(radix_select<true>(
         vocab,
         [&](int v, uint32_t& k) {
           k = order_key(cand(v));
           return [] { return 1ull; };
         },
-        static_cast<unsigned long long>(a.top_k), 0.0, sh, key);
-    tk = key_value(key);
-  }
+        static_cast<unsigned long long>(a.top_k), sh));
   if (!(a.top_p < 1.0)) return tk;
   float m = -INFINITY;
   for (int v = threadIdx.x; v < vocab; v += blockDim.x) {
@@ -86,19 +84,23 @@ __device__ float filter_threshold(const float* row, int vocab, const SampleArgs&
   m = block_reduce_max(m);
   if (m == -INFINITY) return tk;
   const double md = m, T = a.temperature;
-  const bool found = radix_select<false>(
+  const auto weight = [&](float c) {
+    return c >= tk ? top_p_weight((static_cast<double>(c) - md) / T) : 0ull;
+  };
+  const TopPCut cut = top_p_cut<false>(
+      vocab, [&](int v) { return weight(cand(v)); }, a.top_p);
+  if (cut.target == 0) return tk;
+  return key_value(radix_select<false>(
       vocab,
       [&](int v, uint32_t& k) {
         const float c = cand(v);
         k = order_key(c);
         return [=] {
-          return c >= tk ? static_cast<unsigned long long>(
-                               top_p_weight((static_cast<double>(c) - md) / T))
-                         : 0ull;
+          const unsigned long long w = weight(c);
+          return cut.may_keep(w) ? w : 0ull;
         };
       },
-      0, a.top_p, sh, key);
-  return found ? key_value(key) : tk;
+      cut.target, sh));
 }
 
 // A segment of the row (decode/confidence.h) is held in registers, kPerThread tokens a thread.
