@@ -138,22 +138,16 @@ __device__ uint32_t radix_select(int vocab, const KeyWeight& kw, unsigned long l
 
 // Top-p over integer weights w (sampling.h), before its radix select: the total W (a pass with
 // a block reduction, no atomics), the target (top_p_target, or kDreamRule: dream_top_p_target)
-// and slack = W - target, the weight top-p may drop. A token whose weight has
-// V * (w + 1) <= slack is never kept, so it can be left out of the select's histograms: a kept
-// token u has less than `target` strictly above its value (else a larger cutoff would reach the
-// target), so the tokens at or below it weigh more than slack; they are at most V, and none weighs
-// more than w_u + 1 (top_p_weight is monotone up to one unit: relative error < 1e-14 of at most
-// 2^40, then rounding). Every token at or above the cutoff is kept and passes, so the sums that
-// decide the cutoff are unchanged. On a peaked row most tokens fail it (at p = 0.95 and
-// V = 152064, those below ~3.3e-7 of the total), which keeps the histogram atomics few; they
-// contend on a handful of bins otherwise.
+// and slack = W - target. Tokens that fail top_p_may_keep (sampling.h) are never kept, so the
+// select can leave them out of its histograms: every token at or above the cutoff passes, so
+// the sums that decide the cutoff are unchanged. On a peaked row most tokens fail it (at
+// p = 0.95 and V = 152064, those below ~3.3e-7 of the total), which keeps the histogram atomics
+// few; they contend on a handful of bins otherwise.
 struct TopPCut {
   unsigned long long target;  // 0: no cutoff (W = 0)
   unsigned long long slack;
   int vocab;
-  __device__ bool may_keep(unsigned long long w) const {
-    return static_cast<unsigned long long>(vocab) * (w + 1) > slack;  // < 2^64: V < 2^23
-  }
+  __device__ bool may_keep(unsigned long long w) const { return top_p_may_keep(w, vocab, slack); }
 };
 template <bool kDreamRule, class Weight>
 __device__ TopPCut top_p_cut(int vocab, const Weight& weight, double p) {

@@ -174,7 +174,8 @@ GPU_CASE(dream_rows) {
   }
 }
 
-// Timing: 256 masked rows at Dream-7B's vocabulary, entropy with top-p 0.95 (its demos).
+// Timing: 256 masked rows at Dream-7B's vocabulary, entropy with top-p 0.95 (its demos), and
+// the same without top-p and at temperature 0, which tell the top-p select's share.
 GPU_CASE_LARGE(dream_rows_timing) {
   std::mt19937 rng(108);
   const int64_t vocab = 152064, rows = 256;
@@ -184,11 +185,19 @@ GPU_CASE_LARGE(dream_rows_timing) {
   std::vector<int64_t> positions(rows);
   for (int64_t r = 0; r < rows; ++r) positions[r] = r;
   dpos.upload(positions.data(), rows * 8);
-  difflm::cuda::DreamParams p;
-  p.temperature = 0.2, p.top_p = 0.95, p.alg = 3;
-  const double ms = time_ms([&] {
-    difflm::cuda::dream_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), p, dtok.as<int32_t>(),
-                             dconf.as<double>(), nullptr);
-  });
-  report("dream_rows T0.2 p0.95 entropy", "256 x 152064", ms, 0, 4.0 * rows * vocab);
+  struct Setting {
+    const char* name;
+    double temperature, top_p;
+  };
+  for (const Setting& st :
+       {Setting{"dream_rows T0.2 p0.95 entropy", 0.2, 0.95},
+        Setting{"dream_rows T0.2 entropy", 0.2, 1.0}, Setting{"dream_rows T0 entropy", 0.0, 1.0}}) {
+    difflm::cuda::DreamParams p;
+    p.temperature = st.temperature, p.top_p = st.top_p, p.alg = 3;
+    const double ms = time_ms([&] {
+      difflm::cuda::dream_rows(dl.as<float>(), rows, vocab, dpos.as<int64_t>(), p,
+                               dtok.as<int32_t>(), dconf.as<double>(), nullptr);
+    });
+    report(st.name, "256 x 152064", ms, 0, 4.0 * rows * vocab);
+  }
 }

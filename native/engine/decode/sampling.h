@@ -88,6 +88,17 @@ DIFFLM_HD uint64_t dream_top_p_target(double p, uint64_t total) {
   return static_cast<uint64_t>(t) + 1;
 }
 
+// Top-p's bound on the tokens it can keep, for either target above (the GPU's radix select uses it
+// to leave most of a peaked row out of its histograms): with W the total weight and
+// slack = W - target, a token whose weight w has vocab * (w + 1) <= slack is never kept. Why: a
+// kept token u has less than `target` strictly above its value (else a larger cutoff would reach
+// the target), so the tokens at or below it weigh more than slack; they are at most vocab, and
+// none weighs more than w_u + 1 (top_p_weight is monotone up to one unit: relative error below
+// 1e-14 of at most 2^40, then rounding). The product stays below 2^64 for vocab < kTopPMaxVocab.
+DIFFLM_HD bool top_p_may_keep(uint64_t w, int64_t vocab, uint64_t slack) {
+  return static_cast<uint64_t>(vocab) * (w + 1) > slack;
+}
+
 // Applies top-k then top-p to logits[0, vocab) in place (removed tokens become -inf), as defined
 // above. temperature > 0 scales the softmax of top-p; at temperature 0 top-p keeps the maximum's
 // tie group only (the limit T -> 0). Throws EngineError(InvalidArgument) for top_k < 0, top_p
