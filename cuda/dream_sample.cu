@@ -3,7 +3,7 @@
 //   1. NaN or +inf in the row is an error (reported by the host after the kernel);
 //   2. z = the logits divided by the temperature in float32 (when > 0);
 //   3. Dream's top-p on z at temperature 1 (the integer weights of sampling.h, mass before the
-//      token <= p: radix_select's kDreamRule), then top-k over what top-p kept; tokens below the
+//      token <= p: top_p_cut's kDreamRule), then top-k over what top-p kept; tokens below the
 //      threshold count as -inf;
 //   4. x0 = the first index of the max z (temperature 0), or the Gumbel-max draw at temperature 1
 //      over the kept z (the CPU's sample_row on z: same Philox draws, same roundings);
@@ -31,7 +31,10 @@ namespace cuda {
 
 namespace {
 
-constexpr int kDreamThreads = 256;
+// 512 threads, as LLaDA's sampler: each of the ~10 passes over a row is a chain of dependent
+// loads, so the more warps a row has, the more loads are in flight (at 256 rows per step, two
+// blocks an SM). It was 256 when the H100 timed 4.0 ms (bench/RESULTS.md); 512 is not yet timed.
+constexpr int kDreamThreads = 512;
 
 struct DreamArgs {
   double temperature;
