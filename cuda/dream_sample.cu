@@ -32,8 +32,9 @@ namespace cuda {
 namespace {
 
 // 512 threads, as LLaDA's sampler: each of the ~10 passes over a row is a chain of dependent
-// loads, so the more warps a row has, the more loads are in flight (at 256 rows per step, two
-// blocks an SM). It was 256 when the H100 timed 4.0 ms (bench/RESULTS.md); 512 is not yet timed.
+// loads, so the more warps a row has, the more loads are in flight. At 256 rows a step (two
+// blocks an SM) that doubles the warps; with many more rows 256 could fit 40 warps an SM to
+// 512's 32. It was 256 when the H100 timed 4.0 ms (bench/RESULTS.md); 512 is not yet timed.
 constexpr int kDreamThreads = 512;
 
 struct DreamArgs {

@@ -65,18 +65,18 @@ struct SelectShared {
 };
 
 // Block-wide radix select: the largest key K such that the total weight of the tokens with
-// key >= K reaches `target` (>= 1, and at most the total weight), where kw(v, key) gives token
-// v's key and returns a functor that yields its weight (0: not counted; only evaluated for the
-// tokens under the current prefix). kUnit: every counted weight is 1 (counts; warp-aggregated
-// atomics). Every thread of the block must call it; the result goes to every thread. Exact: the
-// sums are integers.
+// key >= K reaches `target` (>= 1, and at most the total of the counted weights), where kw(v, key)
+// gives token v's key and returns a functor that yields its weight (0: not counted; only
+// evaluated for the tokens under the current prefix). kUnit: every counted weight is 1 (counts;
+// warp-aggregated atomics). Every thread of the block must call it; the result goes to every
+// thread. Exact: the sums are integers. Between a pass's reads of sh.digit / sh.above and warp
+// 0's next writes lie two barriers (after the zeroing, after the histogram), also across calls.
 template <bool kUnit, class KeyWeight>
 __device__ uint32_t radix_select(int vocab, const KeyWeight& kw, unsigned long long target,
                                  SelectShared& sh) {
   const int lane = threadIdx.x & 31;
   uint32_t prefix = 0, mask = 0;
   unsigned long long above = 0;  // used by warp 0
-  __syncthreads();               // every thread has read the previous call's sh.digit
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int b = threadIdx.x; b < kBins; b += blockDim.x) sh.hist[b] = 0;
     __syncthreads();
@@ -140,9 +140,10 @@ __device__ uint32_t radix_select(int vocab, const KeyWeight& kw, unsigned long l
 // a block reduction, no atomics), the target (top_p_target, or kDreamRule: dream_top_p_target)
 // and slack = W - target. Tokens that fail top_p_may_keep (sampling.h) are never kept, so the
 // select can leave them out of its histograms: every token at or above the cutoff passes, so
-// the sums that decide the cutoff are unchanged. On a peaked row most tokens fail it (at
-// p = 0.95 and V = 152064, those below ~3.3e-7 of the total), which keeps the histogram atomics
-// few; they contend on a handful of bins otherwise.
+// the sums that decide the cutoff are unchanged (and still reach the target). The price is a
+// second float64 weight per token (this pass and the select's first). On a peaked row most tokens
+// fail it (at p = 0.95 and V = 152064, those below ~3.3e-7 of the total), which keeps the histogram
+// atomics few; they contend on a handful of bins otherwise.
 struct TopPCut {
   unsigned long long target;  // 0: no cutoff (W = 0)
   unsigned long long slack;

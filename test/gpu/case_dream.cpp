@@ -174,8 +174,9 @@ GPU_CASE(dream_rows) {
   }
 }
 
-// Timing: 256 masked rows at Dream-7B's vocabulary, entropy with top-p 0.95 (its demos), and
-// the same without top-p and at temperature 0, which tell the top-p select's share.
+// Timing: 256 masked rows at Dream-7B's vocabulary, entropy with top-p 0.95 (its demos); the
+// same without top-p (the difference: the top-p select's share); and at temperature 0 (no
+// Gumbel draw either).
 GPU_CASE_LARGE(dream_rows_timing) {
   std::mt19937 rng(108);
   const int64_t vocab = 152064, rows = 256;
