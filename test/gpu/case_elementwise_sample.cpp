@@ -340,7 +340,12 @@ GPU_CASE(sample_rows) {
   std::normal_distribution<float> nd(0.f, 10.f);
   std::vector<float> wide_row(V);
   for (auto& x : wide_row) x = nd(rng);
-  for (int64_t rows : {256, 2048}) {
+  // Rows: 256 (one partial wave); 2048 (7.76 waves of two 512-thread blocks an SM on 132 SMs,
+  // so the last wave leaves a quarter of the GPU idle); 16 per SM (eight full waves: the kernel
+  // without that tail).
+  int sms = 0;
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  for (int64_t rows : {int64_t{256}, int64_t{2048}, int64_t{16} * sms}) {
     DeviceBuffer dl(rows * V * 4), dw(rows * V * 4), dpos(rows * 8), dtok(rows * 4),
         dconf(rows * 8);
     for (int64_t r = 0; r < rows; ++r) {
