@@ -3,7 +3,7 @@
 //   1. NaN or +inf in the row is an error (reported by the host after the kernel);
 //   2. z = the logits divided by the temperature in float32 (when > 0);
 //   3. Dream's top-p on z at temperature 1 (the integer weights of sampling.h, mass before the
-//      token <= p: top_p_cut's kDreamRule), then top-k over what top-p kept; tokens below the
+//      token <= p: top_p_cutoff's kDreamRule), then top-k over what top-p kept; tokens below the
 //      threshold count as -inf;
 //   4. x0 = the first index of the max z (temperature 0), or the Gumbel-max draw at temperature 1
 //      over the kept z (the CPU's sample_row on z: same Philox draws, same roundings);
@@ -86,21 +86,8 @@ __global__ void __launch_bounds__(kDreamThreads)
   float thr = -INFINITY;
   if (a.top_p < 1.0 && m != -INFINITY) {
     const double md = m;
-    const auto weight = [&](float z) { return top_p_weight(static_cast<double>(z) - md); };
-    const TopPCut cut = top_p_cut<true>(
-        V, [&](int v) { return weight(z_of(v)); }, a.top_p);
-    if (cut.target != 0)
-      thr = key_value(radix_select<false>(
-          V,
-          [&](int v, uint32_t& k) {
-            const float z = z_of(v);
-            k = order_key(z);
-            return [=] {
-              const unsigned long long w = weight(z);
-              return cut.may_keep(w) ? w : 0ull;
-            };
-          },
-          cut.target, sh));
+    thr = top_p_cutoff<true>(
+        V, z_of, [&](float z) { return top_p_weight(static_cast<double>(z) - md); }, a.top_p, sh);
   }
   if (a.top_k > 0) {
     const float tp = thr;

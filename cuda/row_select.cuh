@@ -136,28 +136,38 @@ __device__ uint32_t radix_select(int vocab, const KeyWeight& kw, unsigned long l
   return prefix;
 }
 
-// Top-p over integer weights w (sampling.h), before its radix select: the total W (a pass with
-// a block reduction, no atomics), the target (top_p_target, or kDreamRule: dream_top_p_target)
-// and slack = W - target. Tokens that fail top_p_may_keep (sampling.h) are never kept, so the
-// select can leave them out of its histograms: every token at or above the cutoff passes, so
-// the sums that decide the cutoff are unchanged (and still reach the target). The price is a
-// second float64 weight per token (this pass and the select's first). On a peaked row most tokens
-// fail it (at p = 0.95 and V = 152064, those below ~3.3e-7 of the total), which keeps the histogram
-// atomics few; they contend on a handful of bins otherwise.
-struct TopPCut {
-  unsigned long long target;  // 0: no cutoff (W = 0)
-  unsigned long long slack;
-  int vocab;
-  __device__ bool may_keep(unsigned long long w) const { return top_p_may_keep(w, vocab, slack); }
-};
-template <bool kDreamRule, class Weight>
-__device__ TopPCut top_p_cut(int vocab, const Weight& weight, double p) {
+// Top-p's cutoff over the values value(v) (non-NaN floats) with integer weights weight(x)
+// (sampling.h; 0 for tokens the filter already removed): the largest value whose weight sum at
+// or above it reaches the target (top_p_target, or kDreamRule: dream_top_p_target), or -inf when
+// the total weight W is 0 (no cutoff). A first pass sums W with a block reduction (no atomics);
+// then the radix select leaves out of its histograms every token that fails top_p_may_keep
+// (sampling.h) with slack = W - target, as top-p never keeps those. Every token at or above the
+// cutoff passes, so the sums that decide it are unchanged (and still reach the target). The
+// price is a second float64 weight per token (the sum's pass and the select's first pass). On a
+// peaked row most tokens fail it (at p = 0.95 and V = 152064, those below ~3.3e-7 of the total),
+// which keeps the histogram atomics few; they contend on a handful of bins otherwise. Every
+// thread of the block must call it; the result goes to every thread.
+template <bool kDreamRule, class Value, class Weight>
+__device__ float top_p_cutoff(int vocab, const Value& value, const Weight& weight, double p,
+                              SelectShared& sh) {
   unsigned long long total = 0;
-  for (int v = threadIdx.x; v < vocab; v += blockDim.x) total += weight(v);
+  for (int v = threadIdx.x; v < vocab; v += blockDim.x) total += weight(value(v));
   total = block_reduce_sum(total);
-  if (total == 0) return {0, 0, vocab};
-  const unsigned long long t = kDreamRule ? dream_top_p_target(p, total) : top_p_target(p, total);
-  return {t, total - t, vocab};
+  if (total == 0) return -INFINITY;
+  const unsigned long long target =
+      kDreamRule ? dream_top_p_target(p, total) : top_p_target(p, total);
+  const unsigned long long slack = total - target;
+  return key_value(radix_select<false>(
+      vocab,
+      [&](int v, uint32_t& k) {
+        const float x = value(v);
+        k = order_key(x);
+        return [=] {
+          const unsigned long long w = weight(x);
+          return top_p_may_keep(w, vocab, slack) ? w : 0ull;
+        };
+      },
+      target, sh));
 }
 
 // c - T * log(-log(u)) with separate roundings, as the CPU computes it, or -inf when the draw's

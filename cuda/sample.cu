@@ -27,7 +27,7 @@
 //   - top-p: the largest key K whose weight sum over {c >= K, c >= t_k} reaches the target
 //     (histogram of the integer weights top_p_weight((c - max) / T), which the CPU computes
 //     bit for bit; a pass before it sums them for the target, and lets the histograms skip
-//     the tokens too light ever to be kept: row_select.cuh's TopPCut). Integer sums do not
+//     the tokens too light ever to be kept: row_select.cuh's top_p_cutoff). Integer sums do not
 //     depend on order, so the cutoff is the CPU's exactly, ties included.
 // thr = the top-p cutoff when top-p is on, else t_k. That is 4 + 2 + 4 extra passes over the row
 // (mostly from L2); the unfiltered kernels are unchanged.
@@ -84,23 +84,13 @@ __device__ float filter_threshold(const float* row, int vocab, const SampleArgs&
   m = block_reduce_max(m);
   if (m == -INFINITY) return tk;
   const double md = m, T = a.temperature;
-  const auto weight = [&](float c) {
-    return c >= tk ? top_p_weight((static_cast<double>(c) - md) / T) : 0ull;
-  };
-  const TopPCut cut = top_p_cut<false>(
-      vocab, [&](int v) { return weight(cand(v)); }, a.top_p);
-  if (cut.target == 0) return tk;
-  return key_value(radix_select<false>(
-      vocab,
-      [&](int v, uint32_t& k) {
-        const float c = cand(v);
-        k = order_key(c);
-        return [=] {
-          const unsigned long long w = weight(c);
-          return cut.may_keep(w) ? w : 0ull;
-        };
-      },
-      cut.target, sh));
+  // The cutoff is a value of positive weight, so at least t_k; -inf (none) leaves t_k.
+  return fmaxf(tk, top_p_cutoff<false>(
+                       vocab, cand,
+                       [&](float c) {
+                         return c >= tk ? top_p_weight((static_cast<double>(c) - md) / T) : 0ull;
+                       },
+                       a.top_p, sh));
 }
 
 // A segment of the row (decode/confidence.h) is held in registers, kPerThread tokens a thread.
