@@ -3,9 +3,9 @@
 //
 // Build check: nvcc -std=c++17 -arch=sm_90 -I native/engine -I cuda -c cuda/attention.cu
 //
-// attention_kernel<C>: one block per (query tile of 8*nw rows, head), nw warps (8 by default,
-// fewer when the tiles do not fit the device's shared memory). Each warp owns 8 query rows.
-// Keys stream through shared memory 32 at a time; no score matrix is ever written:
+// attention_kernel<C, kVGlobal>: one block per (query tile of 8*nw rows, head), nw warps (8 by
+// default, fewer when the tiles do not fit the device's shared memory). Each warp owns 8 query
+// rows. Keys stream through shared memory 32 at a time; no score matrix is ever written:
 //   scores   lane j of a warp scores key k0+j against the warp's 8 rows (Q rows are read as
 //            broadcast float4s, K rows with an odd stride so the 32 lanes hit 32 banks);
 //   softmax  online (running max m and sum l per row; warp max/sum over the 32 keys);
@@ -13,15 +13,19 @@
 //            p[r][j] broadcast from lane j by shuffle, V rows read contiguously.
 // All math in float32 with accurate expf, scores scaled after the dot product as the CPU does,
 // so the result matches the CPU twin to ~1e-6 relative.
-// With few query rows (a cached diffusion step's block, a left-to-right decode step) the blocks
-// would leave most SMs idle, so the keys are split across blockIdx.z (see Split) and the parts
-// merged by attention_combine; the merge only reorders float32 sums (~1e-7).
+// On sm_80 and newer, for hd <= 128, attention() runs attention_tc_kernel instead (tensor cores
+// at float32 accuracy, attention_tc.cuh). Both split the keys across blocks when the query rows
+// are few (attention_split.cuh).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <memory>
+#include <string>
 
+#include "attention_split.cuh"
+#include "attention_tc.cuh"
 #include "common.cuh"
 #include "kernels.h"
 
@@ -29,54 +33,22 @@ namespace difflm {
 namespace cuda {
 namespace {
 
+using namespace attn;
+
 constexpr int kRows = 8;   // query rows per warp
 constexpr int kKeys = 32;  // keys per shared tile (one per lane)
 
 // Shared layout (floats), all strides chosen by the host and passed in:
 //   Qs [nw*8][ldq]    ldq = hd rounded up to 4 (float4 reads), pad columns zero
 //   Ks [32][ldk]      ldk = ldq + 1 (odd: conflict-free column reads), pad columns zero
-//   Vs [32][ldv]      ldv = 32*C, pad columns zero
+//   Vs [32][ldv]      ldv = 32*C, pad columns zero; absent (ldv 0) when V is read from global
+//                     memory instead: kVGlobal, for a head size whose V tile would not fit in
+//                     the shared memory of small devices (hd 256 on sm_75's 64 KiB)
 struct Layout {
   int ldq, ldk, ldv;
 };
 
-// Keys split across blockIdx.z when (query tiles x heads) would leave most SMs idle (a decode
-// step's few query rows): block z takes keys [z * keys, (z + 1) * keys) and writes its rows
-// unnormalised to o ([split][nq][heads][hd]) with their running max and sum to ml; o == null:
-// no split, the block writes `out` itself.
-struct Split {
-  float* o = nullptr;
-  float2* ml = nullptr;
-  int keys = 0;
-};
-
-// out = sum_z o_z e^(m_z - M) / sum_z l_z e^(m_z - M), M = max_z m_z: the online softmax's own
-// merge rule, over the split blocks in order. A row with no visible key (every l_z = 0) gets
-// zeros, as on the CPU. One warp per (query row, head).
-__global__ void attention_combine(const float* __restrict__ o, const float2* __restrict__ ml,
-                                  float* __restrict__ out, int nq, int n_heads, int hd, int split) {
-  const int64_t rows = static_cast<int64_t>(nq) * n_heads;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  const int lane = threadIdx.x & 31;
-  float M = -INFINITY;
-  for (int z = 0; z < split; ++z) M = fmaxf(M, ml[z * rows + row].x);
-  const float m_use = M == -INFINITY ? 0.f : M;
-  float l = 0.f;
-  for (int z = 0; z < split; ++z) {
-    const float2 e = ml[z * rows + row];
-    l = fmaf(e.y, expf(e.x - m_use), l);
-  }
-  const float inv = l > 0.f ? 1.f / l : 0.f;
-  for (int d = lane; d < hd; d += 32) {
-    float acc = 0.f;
-    for (int z = 0; z < split; ++z)
-      acc = fmaf(o[(z * rows + row) * hd + d], expf(ml[z * rows + row].x - m_use), acc);
-    out[row * hd + d] = acc * inv;  // out's row (qi, h) is qi * n_heads * hd + h * hd
-  }
-}
-
-template <int C>
+template <int C, bool kVGlobal>
 __global__ void __launch_bounds__(256)
     attention_kernel(const float* __restrict__ q, const float* __restrict__ k,
                      const float* __restrict__ v, float* __restrict__ out, int nq, int nk,
@@ -131,7 +103,8 @@ __global__ void __launch_bounds__(256)
       const float* kr = k + kj * kv_stride + kvh * hd;
       const float* vr = v + kj * kv_stride + kvh * hd;
       for (int d = lane; d < L.ldk; d += 32) Ks[j * L.ldk + d] = (ok && d < hd) ? kr[d] : 0.f;
-      for (int d = lane; d < L.ldv; d += 32) Vs[j * L.ldv + d] = (ok && d < hd) ? vr[d] : 0.f;
+      if (!kVGlobal)
+        for (int d = lane; d < L.ldv; d += 32) Vs[j * L.ldv + d] = (ok && d < hd) ? vr[d] : 0.f;
     }
     __syncthreads();  // tiles (and Q on the first pass) visible to all warps
 
@@ -177,10 +150,12 @@ __global__ void __launch_bounds__(256)
       float pj[kRows];
 #pragma unroll
       for (int r = 0; r < kRows; ++r) pj[r] = __shfl_sync(0xffffffffu, p[r], j);
-      const float* vr = Vs + j * L.ldv + lane;
+      const bool key_ok = k0 + j < n_keys;  // (kVGlobal: V past n_keys may not exist)
+      const float* vr =
+          kVGlobal ? v + (k0 + j) * kv_stride + kvh * hd + lane : Vs + j * L.ldv + lane;
 #pragma unroll
       for (int c = 0; c < C; ++c) {
-        const float vv = vr[32 * c];
+        const float vv = !kVGlobal ? vr[32 * c] : (key_ok && lane + 32 * c < hd ? vr[32 * c] : 0.f);
 #pragma unroll
         for (int r = 0; r < kRows; ++r) o[r][c] = fmaf(pj[r], vv, o[r][c]);
       }
@@ -218,74 +193,103 @@ __global__ void __launch_bounds__(256)
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Launch
+// ---------------------------------------------------------------------------------------------
+
+// What the launches need to know of the current device (read on every call: cheap attribute
+// queries, and correct when callers switch devices).
+struct DeviceInfo {
+  int cc = 0, optin = 0, sms = 0;
+};
+DeviceInfo device_info() {
+  int dev = 0, major = 0, minor = 0;
+  DeviceInfo d;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&d.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev));
+  d.cc = 10 * major + minor;
+  return d;
+}
+
+Layout cuda_core_layout(int hd, int C, bool v_global) {
+  Layout L;
+  L.ldq = (hd + 3) / 4 * 4;
+  L.ldk = L.ldq + 1;
+  L.ldv = v_global ? 0 : 32 * C;
+  return L;
+}
+
 size_t smem_floats(int nw, const Layout& L) {
   return static_cast<size_t>(nw) * kRows * L.ldq + static_cast<size_t>(kKeys) * (L.ldk + L.ldv);
 }
 
-template <int C>
-void launch(const float* q, const float* k, const float* v, float* out, int nq, int nk, int n_heads,
-            int group, int hd, int64_t q_pos0, bool causal, cudaStream_t st) {
-  Layout L;
-  L.ldq = (hd + 3) / 4 * 4;
-  L.ldk = L.ldq + 1;
-  L.ldv = 32 * C;
+// Whether the CUDA-core kernel's V tile fits in shared memory for head size hd > 128 (with one
+// warp at least); else V is read from global memory (kVGlobal).
+bool v_tile_fits(int hd, const DeviceInfo& di) {
+  return smem_floats(1, cuda_core_layout(hd, 8, false)) * sizeof(float) <=
+         static_cast<size_t>(di.optin);
+}
 
-  int dev = 0, optin = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+template <int C, bool kVGlobal>
+void launch_cuda_cores(const float* q, const float* k, const float* v, float* out, int nq, int nk,
+                       int n_heads, int group, int hd, int64_t q_pos0, bool causal, float scale,
+                       const DeviceInfo& di, cudaStream_t st) {
+  const Layout L = cuda_core_layout(hd, C, kVGlobal);
   int nw = 8;
-  while (nw > 1 && smem_floats(nw, L) * sizeof(float) > static_cast<size_t>(optin)) nw /= 2;
+  while (nw > 1 && smem_floats(nw, L) * sizeof(float) > static_cast<size_t>(di.optin)) nw /= 2;
   const size_t smem = smem_floats(nw, L) * sizeof(float);
-  CUDA_REQUIRE(smem <= static_cast<size_t>(optin),
+  CUDA_REQUIRE(smem <= static_cast<size_t>(di.optin),
                "attention: head_dim " + std::to_string(hd) + " needs " + std::to_string(smem) +
-                   " bytes of shared memory, the device allows " + std::to_string(optin));
+                   " bytes of shared memory, the device allows " + std::to_string(di.optin));
 
-  auto kernel = attention_kernel<C>;
+  auto kernel = attention_kernel<C, kVGlobal>;
   // Allow up to the device's opt-in limit (a fixed bound, so concurrent callers with other head
   // sizes never lower it under each other).
   static std::atomic<uint64_t> done{0};
-  allow_dynamic_smem(kernel, optin, done);
+  allow_dynamic_smem(kernel, di.optin, done);
 
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));  // as the CPU computes it
   const int tiles = ceil_div(nq, nw * kRows);
-  // Split the keys when the blocks would fill fewer than half the SMs, into as many parts as
-  // fill them once, each part at least kMinSplitKeys keys.
-  constexpr int kMinSplitKeys = 64;
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  const int64_t blocks = static_cast<int64_t>(tiles) * n_heads;
-  int split = 1;
-  if (2 * blocks <= sms && nk >= 2 * kMinSplitKeys)
-    split = static_cast<int>(
-        std::min<int64_t>(ceil_div(static_cast<int64_t>(sms), blocks), nk / kMinSplitKeys));
-  Split sp;
-  if (split == 1) {
-    DIFFLM_LAUNCH(kernel, dim3(tiles, n_heads), nw * 32, smem, st, q, k, v, out, nq, nk, n_heads,
-                  group, hd, q_pos0, causal, scale, L, sp);
-    CUDA_CHECK_LAUNCH("attention_kernel");
-    return;
-  }
-  sp.keys = ceil_div(nk, split * kKeys) * kKeys;  // whole key tiles per part
-  split = ceil_div(nk, sp.keys);
-  const int64_t rows = static_cast<int64_t>(nq) * n_heads;
-  AsyncScratch o_buf(static_cast<size_t>(split * rows * hd) * sizeof(float), st);
-  AsyncScratch ml_buf(static_cast<size_t>(split * rows) * sizeof(float2), st);
-  sp.o = static_cast<float*>(o_buf.p);
-  sp.ml = static_cast<float2*>(ml_buf.p);
-  DIFFLM_LAUNCH(kernel, dim3(tiles, n_heads, split), nw * 32, smem, st, q, k, v, out, nq, nk,
-                n_heads, group, hd, q_pos0, causal, scale, L, sp);
+  const KeySplit split(static_cast<int64_t>(tiles) * n_heads, nq, nk, n_heads, hd, kKeys, di.sms,
+                       st);
+  DIFFLM_LAUNCH(kernel, dim3(tiles, n_heads, split.parts()), nw * 32, smem, st, q, k, v, out, nq,
+                nk, n_heads, group, hd, q_pos0, causal, scale, L, split.split());
   CUDA_CHECK_LAUNCH("attention_kernel");
-  constexpr int kCombineWarps = 8;
-  DIFFLM_LAUNCH(attention_combine, static_cast<unsigned>(ceil_div(rows, int64_t{kCombineWarps})),
-                kCombineWarps * 32, 0, st, sp.o, sp.ml, out, nq, n_heads, hd, split);
-  CUDA_CHECK_LAUNCH("attention_combine");
+  split.combine(out);
+}
+
+template <int D>
+void launch_tensor_cores(const float* q, const float* k, const float* v, float* out, int nq, int nk,
+                         int n_heads, int group, int hd, int64_t q_pos0, bool causal, float scale,
+                         const DeviceInfo& di, cudaStream_t st) {
+  auto kernel = attention_tc_kernel<D>;
+  static std::atomic<uint64_t> done{0};
+  allow_dynamic_smem(kernel, di.optin, done);
+  const int tiles = ceil_div(nq, kTcRows);
+  const KeySplit split(static_cast<int64_t>(tiles) * n_heads, nq, nk, n_heads, hd, kTcKeys, di.sms,
+                       st);
+  DIFFLM_LAUNCH(kernel, dim3(tiles, n_heads, split.parts()), kTcWarps * 32, TcLayout<D>::bytes, st,
+                q, k, v, out, nq, nk, n_heads, group, hd, q_pos0, causal, scale, split.split());
+  CUDA_CHECK_LAUNCH("attention_tc_kernel");
+  split.combine(out);
+}
+
+bool tensor_cores_fit(const DeviceInfo& di, int64_t hd) {
+  return di.cc >= 80 && hd >= 1 && hd <= kTcMaxHd &&
+         tc_smem_bytes(hd) <= static_cast<size_t>(di.optin);
 }
 
 }  // namespace
 
+bool attention_tensor_cores_available(int64_t hd) {
+  return tensor_cores_fit(device_info(), hd);
+}
+
 void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
                int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0, bool causal,
-               Stream s) {
+               Stream s, AttentionKernel which) {
   CUDA_REQUIRE(nq >= 0 && nk >= 0 && hd >= 1 && hd <= 256, "attention: bad sizes");
   CUDA_REQUIRE(n_heads >= 1 && n_kv_heads >= 1 && n_heads % n_kv_heads == 0,
                "attention: n_heads must be a multiple of n_kv_heads");
@@ -299,14 +303,36 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   const int group = static_cast<int>(n_heads / n_kv_heads);
   const int a = static_cast<int>(nq), b = static_cast<int>(nk), H = static_cast<int>(n_heads),
             d = static_cast<int>(hd);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));  // as the CPU computes it
+  const DeviceInfo di = device_info();
+
+  const bool tc_ok = tensor_cores_fit(di, hd);
+  CUDA_REQUIRE(which != AttentionKernel::TensorCores || tc_ok,
+               "attention: the tensor-core kernel needs compute capability 8.0 or newer, head_dim "
+               "<= " +
+                   std::to_string(kTcMaxHd) + " and " + std::to_string(tc_smem_bytes(d)) +
+                   " bytes of shared memory (device: " + std::to_string(di.cc) + ", head_dim " +
+                   std::to_string(hd) + ", " + std::to_string(di.optin) + " bytes)");
+  if (tc_ok && which != AttentionKernel::CudaCores) {
+    if (hd <= 32) {
+      launch_tensor_cores<32>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
+    } else if (hd <= 64) {
+      launch_tensor_cores<64>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
+    } else {
+      launch_tensor_cores<128>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
+    }
+    return;
+  }
   if (hd <= 32) {
-    launch<1>(q, k, v, out, a, b, H, group, d, q_pos0, causal, st);
+    launch_cuda_cores<1, false>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
   } else if (hd <= 64) {
-    launch<2>(q, k, v, out, a, b, H, group, d, q_pos0, causal, st);
+    launch_cuda_cores<2, false>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
   } else if (hd <= 128) {
-    launch<4>(q, k, v, out, a, b, H, group, d, q_pos0, causal, st);
+    launch_cuda_cores<4, false>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
+  } else if (v_tile_fits(d, di)) {
+    launch_cuda_cores<8, false>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
   } else {
-    launch<8>(q, k, v, out, a, b, H, group, d, q_pos0, causal, st);
+    launch_cuda_cores<8, true>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
   }
 }
 

@@ -2,8 +2,9 @@
 # Runs the SIMT emulator (this folder): its self-test, then the GPU check, whose CUDA kernels, CUDA
 # backend and end-to-end fixture runs execute on the CPU against the CPU backend, so a machine
 # with nvcc but no GPU (CI) runs them on every change. Two processes (the end-to-end cases and the
-# rest) share the cores; then the GEMM cases again as compute capability 7.5 and 8.6 devices,
-# whose kernels differ (TcSync and the float32 path for BF16; TcSmall). Only failures, skips and
+# rest) share the cores; then the GEMM and attention cases again as compute capability 7.5 and
+# 8.6 devices, whose kernels differ (GEMM: TcSync and the float32 path for BF16, TcSmall;
+# attention: CUDA cores only on 7.5, the tensor-core tiles in 8.6's 99 KiB of shared memory). Only failures, skips and
 # the summaries of the check are printed.
 # Usage: bash test/cuda-emu/run.sh [build-dir]
 set -euo pipefail
@@ -27,7 +28,9 @@ e2e=$!
 wait "$e2e" || status=1
 DIFFLM_EMU_CC=75 "$bin" gemm_ >"$logs/gemm-sm75.txt" 2>&1 || status=1
 DIFFLM_EMU_CC=86 "$bin" gemm_ >"$logs/gemm-sm86.txt" 2>&1 || status=1
-for part in kernels e2e gemm-sm75 gemm-sm86; do
+DIFFLM_EMU_CC=75 "$bin" attention_ >"$logs/attention-sm75.txt" 2>&1 || status=1
+DIFFLM_EMU_CC=86 "$bin" attention_ >"$logs/attention-sm86.txt" 2>&1 || status=1
+for part in kernels e2e gemm-sm75 gemm-sm86 attention-sm75 attention-sm86; do
   echo "== emulated GPU check: $part"
   grep -vE '^(ok|==) ' "$logs/$part.txt" || true
 done

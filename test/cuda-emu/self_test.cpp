@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,28 @@ __global__ void async_copy(const uint32_t* src, uint32_t* before, uint32_t* afte
   after[0] = s[0];
 }
 
+// cvt.rna.tf32.f32 on x[i] for i < n.
+__global__ void round_tf32(const float* x, float* out, int n) {
+  for (int i = 0; i < n; ++i) out[i] = difflm_emu::cvt_rna_tf32(x[i]);
+}
+
+// One m16n8k8 tf32 mma of a[16][8] . b[8][8] (k x n) + 1, each lane taking its fragments by the
+// PTX ISA's formulas (g = lane / 4, t = lane % 4), which the emulator inverts on its own.
+__global__ void mma_tf32(const float* a, const float* b, float* d) {
+  const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
+  uint32_t fa[4], fb[2];
+  const float av[4] = {a[g * 8 + t], a[(g + 8) * 8 + t], a[g * 8 + t + 4], a[(g + 8) * 8 + t + 4]};
+  const float bv[2] = {b[t * 8 + g], b[(t + 4) * 8 + g]};
+  std::memcpy(fa, av, 16);
+  std::memcpy(fb, bv, 8);
+  float acc[4] = {1.f, 1.f, 1.f, 1.f};
+  difflm_emu::mma1688_tf32(acc, fa, fb);
+  d[g * 8 + 2 * t] = acc[0];
+  d[g * 8 + 2 * t + 1] = acc[1];
+  d[(g + 8) * 8 + 2 * t] = acc[2];
+  d[(g + 8) * 8 + 2 * t + 1] = acc[3];
+}
+
 __global__ void one_per_thread(int* out) {
   out[threadIdx.x] = 1;
 }
@@ -176,6 +199,54 @@ int main() {
     cudaFree(dsrc);
     cudaFree(before);
     cudaFree(after);
+  }
+  {
+    // Ties go away from zero; below a tie rounds down; a carry reaches the exponent; inf stays.
+    const float x[] = {1.f + 0x1p-11f,
+                       -(1.f + 0x1p-11f),
+                       1.f + 0x1p-11f - 0x1p-23f,
+                       0x1.fffffp0f,
+                       std::numeric_limits<float>::infinity(),
+                       3.f};
+    const float want[] = {
+        1.f + 0x1p-10f, -(1.f + 0x1p-10f), 1.f, 2.f, std::numeric_limits<float>::infinity(), 3.f};
+    const int n = 6;
+    float* dx = device<float>(n);
+    float* dout = device<float>(n);
+    cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+    difflm_emu::launch("round_tf32", round_tf32, 1, 1, 0, nullptr, dx, dout, n);
+    const auto got = host(dout, n);
+    expect(std::memcmp(got.data(), want, sizeof want) == 0,
+           "cvt.rna.tf32.f32 rounds to nearest, ties away from zero");
+    cudaFree(dx);
+    cudaFree(dout);
+  }
+  {
+    // Small integers and halves: exact in tf32, so the product is exact and any misplaced
+    // fragment element shows. b's (0, 0) carries low bits the tensor core must ignore.
+    float a[16 * 8], b[8 * 8];
+    for (int i = 0; i < 16 * 8; ++i) a[i] = static_cast<float>((i * 7) % 11) - 5.f;
+    for (int i = 0; i < 8 * 8; ++i) b[i] = 0.5f * static_cast<float>((i * 5) % 9) - 2.f;
+    b[0] = 1.f + 0x1p-20f;
+    float* da = device<float>(16 * 8);
+    float* db = device<float>(8 * 8);
+    float* dd = device<float>(16 * 8);
+    cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+    cudaMemcpy(db, b, sizeof b, cudaMemcpyHostToDevice);
+    difflm_emu::launch("mma_tf32", mma_tf32, 1, 32, 0, nullptr, da, db, dd);
+    const auto d = host(dd, 16 * 8);
+    b[0] = 1.f;
+    bool ok = true;
+    for (int m = 0; m < 16; ++m)
+      for (int n = 0; n < 8; ++n) {
+        float want = 1.f;
+        for (int k = 0; k < 8; ++k) want += a[m * 8 + k] * b[k * 8 + n];
+        ok = ok && d[m * 8 + n] == want;
+      }
+    expect(ok, "mma.sync m16n8k8 tf32: the PTX fragment layout, operands' low 13 bits ignored");
+    cudaFree(da);
+    cudaFree(db);
+    cudaFree(dd);
   }
   expect(fault_of([&] {
            difflm_emu::launch("one_per_thread", one_per_thread, 1, 2048, 0, nullptr, out);

@@ -538,6 +538,20 @@ float half_of(uint32_t word, int hi, bool bf16) {
   const uint16_t h = static_cast<uint16_t>(hi ? word >> 16 : word);
   return bf16 ? difflm::bf16_to_f32(h) : difflm::f16_to_f32(h);
 }
+// D = A B + C for every lane's four accumulators (C/D fragments as in cuda/gemm_tc.cuh: d[0], d[1]
+// at row g, cols 2t, 2t+1; d[2], d[3] at row g+8), with A [16][k] and B [k][8] row-major.
+void add_product(void** data, const float* a, const float* b, int k_dim) {
+  for (int l = 0; l < 32; ++l) {
+    float* d = static_cast<MmaLane*>(data[l])->d;
+    const int g = l / 4, t = l % 4;
+    for (int e = 0; e < 4; ++e) {
+      const int row = g + 8 * (e / 2), col = 2 * t + (e % 2);
+      float s = d[e];
+      for (int k = 0; k < k_dim; ++k) s += a[row * k_dim + k] * b[k * 8 + col];
+      d[e] = s;
+    }
+  }
+}
 // The warp's A (16 x 16, row-major) and B (16 x 8, k x n) from the lanes' fragments (g = lane / 4,
 // t = lane % 4; layouts in cuda/gemm_tc.cuh), then D = A B + C for every lane's four elements.
 void mma_all(void** data) {
@@ -553,19 +567,50 @@ void mma_all(void** data) {
       const auto* x = static_cast<MmaLane*>(data[n * 4 + (k % 8) / 2]);
       b[k][n] = half_of(x->b[k >= 8], k % 2, bf16);
     }
-  for (int l = 0; l < 32; ++l) {
-    float* d = static_cast<MmaLane*>(data[l])->d;
-    const int g = l / 4, t = l % 4;
-    for (int e = 0; e < 4; ++e) {
-      const int row = g + 8 * (e / 2), col = 2 * t + (e % 2);
-      float s = d[e];
-      for (int k = 0; k < 16; ++k) s += a[row][k] * b[k][col];
-      d[e] = s;
+  add_product(data, &a[0][0], &b[0][0], 16);
+}
+
+// m16n8k8 with tf32 operands (fragments in cuda/mma_tf32.cuh): A 16 x 8 row-major, a[0]: (g, t),
+// a[1]: (g+8, t), a[2]: (g, t+4), a[3]: (g+8, t+4); B 8 x 8 (k x n), b[0]: (k t, n g),
+// b[1]: (k t+4, n g); C as for m16n8k16. The low 13 bits of each operand are dropped, as the
+// tensor core ignores them: a kernel that feeds unrounded floats gets truncation, not its data.
+float tf32_operand(uint32_t word) {
+  const uint32_t bits = word & 0xffffe000u;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+void mma_tf32_all(void** data) {
+  float a[16][8], b[8][8];
+  for (int row = 0; row < 16; ++row)
+    for (int k = 0; k < 8; ++k) {
+      const auto* x = static_cast<MmaLane*>(data[(row % 8) * 4 + k % 4]);
+      a[row][k] = tf32_operand(x->a[(row >= 8) + 2 * (k >= 4)]);
     }
-  }
+  for (int k = 0; k < 8; ++k)
+    for (int n = 0; n < 8; ++n) {
+      const auto* x = static_cast<MmaLane*>(data[n * 4 + k % 4]);
+      b[k][n] = tf32_operand(x->b[k >= 4]);
+    }
+  add_product(data, &a[0][0], &b[0][0], 8);  // exact products (11 x 11 bits)
 }
 
 }  // namespace
+
+float cvt_rna_tf32(float x) {
+  require_cc(*g_run, 80, "cvt.rna.tf32.f32");
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;  // magnitude + half ulp
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+void mma1688_tf32(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+  require_cc(*g_run, 80, "mma.sync tf32");
+  MmaLane me{d, a, b, false};
+  collective(WarpOp::Sync, 0xffffffffu, reinterpret_cast<uint64_t>(&me), 0, 32, mma_tf32_all);
+}
 
 void ldmatrix_x4(uint32_t r[4], const void* smem) {
   LdmatrixLane me{static_cast<const unsigned char*>(smem), r};

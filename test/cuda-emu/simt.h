@@ -15,7 +15,8 @@
 // not count towards the shared memory limit; __launch_bounds__ (ignored, so a launch above a
 // kernel's bound is not refused); kernels that dereference host pointers, or host code that
 // dereferences device pointers (all memory is host memory); the tensor-core instructions other
-// than the mma.sync and ldmatrix of cuda/gemm_tc.cuh (emulated in simt.cpp; no wgmma). A warp
+// than the mma.sync and ldmatrix of cuda/gemm_tc.cuh and cuda/mma_tf32.cuh (emulated in
+// simt.cpp; no wgmma). A warp
 // collective whose mask names an exited lane is reported although PTX only waits for the
 // non-exited ones: the project's rule (cuda/common.cuh) is full warps. Floating point follows
 // the host: no FMA contraction (the target is built with -ffp-contract=off), correctly rounded
@@ -80,6 +81,10 @@ void cp_async_commit();
 void cp_async_wait(int n);
 void ldmatrix_x4(uint32_t r[4], const void* smem);
 void mma16816(float d[4], const uint32_t a[4], const uint32_t b[2], bool bf16);
+// cuda/mma_tf32.cuh: cvt.rna.tf32.f32 (round to nearest, ties away from zero, to 10 mantissa
+// bits) and mma.sync m16n8k8 with tf32 operands, whose low 13 bits the tensor core ignores.
+float cvt_rna_tf32(float x);
+void mma1688_tf32(float d[4], const uint32_t a[4], const uint32_t b[2]);
 
 template <class T>
 uint64_t to_bits(T v) {

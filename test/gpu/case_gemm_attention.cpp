@@ -6,7 +6,10 @@
 //    inputs are identical and only float32 summation order differs: expect ~1e-6, checked at
 //    1e-4 (tighter than the 1e-2 so that a dropped K tail, ~1/K of the sum, still fails).
 //    Against the CPU on the unrounded A: the bound, 1e-2 (A's rounding costs ~1e-3).
-//  - attention: 1e-5 (float32 everywhere, accurate expf; online vs two-pass softmax ~1e-7).
+//  - attention: 1e-5 (float32 everywhere, accurate expf; online vs two-pass softmax ~1e-7). The
+//    tensor-core kernel's 3xTF32 products (cuda/mma_tf32.cuh) are within a few 1e-7 of float32
+//    ones, so it is held to the same bound; plain TF32 (~1e-3) would fail it. Both kernels run on
+//    every shape: Auto picks the tensor-core one wherever it can run.
 // The LLaDA shapes are too slow for the CPU reference in full, so they are validated on a sample:
 // gemm on 16 rows spread over M (first and last included) x 3 slabs of 128 columns (first,
 // middle, last) with full K; attention on the first and last 32 queries with all keys.
@@ -21,6 +24,7 @@
 #include "cpu/ops.h"
 #include "cpu/thread_pool.h"
 #include "dtype.h"
+#include "errors.h"
 #include "kernels.h"
 
 using namespace difflm_gpu;
@@ -245,18 +249,41 @@ struct AttnShape {
   bool causal;
 };
 
-std::string attn_name(const AttnShape& s) {
-  return "attention nq=" + std::to_string(s.nq) + " nk=" + std::to_string(s.nk) +
-         " H=" + std::to_string(s.heads) + "/" + std::to_string(s.kv_heads) +
-         " hd=" + std::to_string(s.hd) +
+using difflm::cuda::AttentionKernel;
+
+const char* kernel_name(AttentionKernel which) {
+  return which == AttentionKernel::TensorCores ? "tensor cores" : "CUDA cores";
+}
+
+// The timing table's name: the CUDA-core kernel as before, the tensor-core one as 3xTF32.
+std::string attn_label(AttentionKernel which, bool causal) {
+  return std::string(which == AttentionKernel::TensorCores ? "attention 3xTF32" : "attention f32") +
+         (causal ? " causal" : "");
+}
+
+std::string attn_name(const AttnShape& s, AttentionKernel which) {
+  return std::string("attention (") + kernel_name(which) + ") nq=" + std::to_string(s.nq) +
+         " nk=" + std::to_string(s.nk) + " H=" + std::to_string(s.heads) + "/" +
+         std::to_string(s.kv_heads) + " hd=" + std::to_string(s.hd) +
          (s.causal ? " causal q_pos0=" + std::to_string(s.q_pos0) : std::string(" full"));
 }
 
-// Random q/k/v of shape s, the CUDA attention against the CPU's (poisoned output, F32
-// tolerance); returns the mean time of a CUDA call in ms when `timed` (NaN on the emulator),
-// else 0.
-double check_attention(const AttnShape& s, std::mt19937& rng, difflm::ThreadPool* pool,
-                       bool timed) {
+// The kernels to check at head size hd: the CUDA-core one always (sm_75's and the fallback), the
+// tensor-core one where it can run (Auto's choice there).
+std::vector<AttentionKernel> kernels_for(int64_t hd) {
+  if (difflm::cuda::attention_tensor_cores_available(hd))
+    return {AttentionKernel::CudaCores, AttentionKernel::TensorCores};
+  return {AttentionKernel::CudaCores};
+}
+
+// Random q/k/v of shape s, each CUDA attention kernel against the CPU's (poisoned output, F32
+// tolerance); returns the mean time of a call of each in ms when `timed` (NaN on the emulator),
+// else 0s.
+struct AttnTimes {
+  double cuda_cores = 0, tensor_cores = 0;
+};
+AttnTimes check_attention(const AttnShape& s, std::mt19937& rng, difflm::ThreadPool* pool,
+                          bool timed) {
   const size_t qn = s.nq * s.heads * s.hd, kn = s.nk * s.kv_heads * s.hd;
   const auto q = random_floats(qn, rng, 2.f), k = random_floats(kn, rng, 2.f),
              v = random_floats(kn, rng);
@@ -267,14 +294,20 @@ double check_attention(const AttnShape& s, std::mt19937& rng, difflm::ThreadPool
   dq.upload(q.data(), qn * 4);
   dk.upload(k.data(), kn * 4);
   dv.upload(v.data(), kn * 4);
-  dout.poison();
-  const auto run = [&] {
-    difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), s.nq,
-                            s.nk, s.heads, s.kv_heads, s.hd, s.q_pos0, s.causal, nullptr);
-  };
-  run();
-  validate(attn_name(s), download_vec<float>(dout, qn), want, 1e-5);
-  return timed ? time_ms(run, 10) : 0.0;
+  AttnTimes times;
+  for (AttentionKernel which : kernels_for(s.hd)) {
+    dout.poison();
+    const auto run = [&] {
+      difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(),
+                              s.nq, s.nk, s.heads, s.kv_heads, s.hd, s.q_pos0, s.causal, nullptr,
+                              which);
+    };
+    run();
+    validate(attn_name(s, which), download_vec<float>(dout, qn), want, 1e-5);
+    (which == AttentionKernel::TensorCores ? times.tensor_cores : times.cuda_cores) =
+        timed ? time_ms(run, 10) : 0.0;
+  }
+  return times;
 }
 
 }  // namespace
@@ -287,7 +320,8 @@ GPU_CASE(attention_shapes) {
       {17, 80, 6, 3, 10, 63, true},     // causal with q_pos0: the last query sees every key
       {20, 64, 4, 4, 96, 5, true},      // causal: keys past the last query stay hidden
       {33, 33, 2, 1, 5, 0, true},       // odd hd, all heads on one KV head
-      {70, 100, 4, 1, 256, 0, false},   // largest hd
+      {70, 100, 4, 1, 256, 0, false},   // largest hd (sm_75: V read from global memory)
+      {20, 90, 4, 2, 256, 40, true},    // the same, causal with GQA and a key tail
       {9, 129, 4, 2, 200, 120, true},   // hd not a multiple of 32, key tail of one
       {3, 1, 2, 2, 33, 0, false},       // a single key
       {130, 300, 2, 2, 128, 0, false},  // several query blocks and key tiles
@@ -301,6 +335,16 @@ GPU_CASE(attention_shapes) {
       {7, 523, 2, 2, 96, 300, false},    // a key tail inside the last part
   };
   for (const AttnShape& s : shapes) check_attention(s, rng, nullptr, false);
+  // Asking for the tensor-core kernel where it cannot run is an error, not a silent fallback.
+  bool refused = false;
+  DeviceBuffer x(200 * 4), y(200 * 4);
+  try {
+    difflm::cuda::attention(x.as<float>(), x.as<float>(), x.as<float>(), y.as<float>(), 1, 1, 1, 1,
+                            200, 0, false, nullptr, AttentionKernel::TensorCores);
+  } catch (const difflm::EngineError& e) {
+    refused = std::string(e.what()).find("tensor-core kernel needs") != std::string::npos;
+  }
+  expect("attention: TensorCores at head_dim 200 is refused with a typed error", refused);
 }
 
 GPU_CASE_LARGE(attention_llada) {
@@ -317,31 +361,35 @@ GPU_CASE_LARGE(attention_llada) {
       dq.upload(q.data(), qn * 4);
       dk.upload(k.data(), qn * 4);
       dv.upload(v.data(), qn * 4);
-      dout.poison();
-      auto run = [&] {
-        difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), n,
-                                n, H, H, hd, 0, causal, nullptr);
-      };
-      run();
-      const auto got_all = download_vec<float>(dout, qn);
       // CPU on the first and last `sub` queries (a query block at q_pos0 = i0 is exactly those
       // rows of the full problem, causal or not).
-      std::vector<float> got, want;
+      std::vector<float> want;
       for (int64_t i0 : {int64_t(0), n - sub}) {
-        const size_t off = i0 * H * hd, len = sub * H * hd;
-        std::vector<float> w(len);
-        difflm::attention(q.data() + off, k.data(), v.data(), w.data(), sub, n, H, H, hd, i0,
-                          causal, &pool);
+        std::vector<float> w(sub * H * hd);
+        difflm::attention(q.data() + i0 * H * hd, k.data(), v.data(), w.data(), sub, n, H, H, hd,
+                          i0, causal, &pool);
         want.insert(want.end(), w.begin(), w.end());
-        got.insert(got.end(), got_all.begin() + off, got_all.begin() + off + len);
       }
-      validate(attn_name(s) + " (first and last 32 queries)", got, want, 1e-5);
+      for (AttentionKernel which : kernels_for(hd)) {
+        dout.poison();
+        auto run = [&] {
+          difflm::cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(),
+                                  n, n, H, H, hd, 0, causal, nullptr, which);
+        };
+        run();
+        const auto got_all = download_vec<float>(dout, qn);
+        std::vector<float> got;
+        for (int64_t i0 : {int64_t(0), n - sub})
+          got.insert(got.end(), got_all.begin() + i0 * H * hd,
+                     got_all.begin() + (i0 + sub) * H * hd);
+        validate(attn_name(s, which) + " (first and last 32 queries)", got, want, 1e-5);
 
-      const double ms = time_ms(run, 10);
-      // Useful FLOPs: QK^T and PV, 2 * 2 * hd per (query, visible key) per head.
-      const double pairs = causal ? n * (n + 1) / 2.0 : double(n) * n;
-      report(causal ? "attention f32 causal" : "attention f32",
-             "nq=nk=" + std::to_string(n) + " H=32 hd=128", ms, 4.0 * hd * H * pairs, 4.0 * qn * 4);
+        const double ms = time_ms(run, 10);
+        // Useful FLOPs: QK^T and PV, 2 * 2 * hd per (query, visible key) per head.
+        const double pairs = causal ? n * (n + 1) / 2.0 : double(n) * n;
+        report(attn_label(which, causal), "nq=nk=" + std::to_string(n) + " H=32 hd=128", ms,
+               4.0 * hd * H * pairs, 4.0 * qn * 4);
+      }
     }
 }
 
@@ -354,11 +402,13 @@ GPU_CASE(attention_few_queries) {
   const int64_t H = 32, hd = 128;
   const AttnShape few[] = {{32, 288, H, H, hd, 0, false}, {1, 2048, H, H, hd, 2047, true}};
   for (const AttnShape& s : few) {
-    const double ms = check_attention(s, rng, &pool, true);
+    const AttnTimes ms = check_attention(s, rng, &pool, true);
     // Every query sees every key here (the decode row sits at the last position).
     const double qn = s.nq * H * hd, kn = s.nk * H * hd;
-    report(s.causal ? "attention f32 causal" : "attention f32",
-           "nq=" + std::to_string(s.nq) + " nk=" + std::to_string(s.nk) + " H=32 hd=128", ms,
-           4.0 * hd * H * s.nq * s.nk, 4.0 * (2 * qn + 2 * kn));
+    for (AttentionKernel which : kernels_for(hd))
+      report(attn_label(which, s.causal),
+             "nq=" + std::to_string(s.nq) + " nk=" + std::to_string(s.nk) + " H=32 hd=128",
+             which == AttentionKernel::TensorCores ? ms.tensor_cores : ms.cuda_cores,
+             4.0 * hd * H * s.nq * s.nk, 4.0 * (2 * qn + 2 * kn));
   }
 }
