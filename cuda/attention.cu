@@ -13,9 +13,10 @@
 //            p[r][j] broadcast from lane j by shuffle, V rows read contiguously.
 // All math in float32 with accurate expf, scores scaled after the dot product as the CPU does,
 // so the result matches the CPU twin to ~1e-6 relative.
-// On sm_80 and newer, for hd <= 128, attention() runs attention_tc_kernel instead (tensor cores
-// at float32 accuracy, attention_tc.cuh). Both split the keys across blocks when the query rows
-// are few (attention_split.cuh).
+// On sm_80 and newer, for hd <= 128, attention() can run attention_tc_kernel instead (tensor
+// cores at float32 accuracy, attention_tc.cuh): when asked, or when made the default
+// (kernels.h). Both split the keys across blocks when the query rows are few
+// (attention_split.cuh).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -283,8 +284,22 @@ bool tensor_cores_fit(const DeviceInfo& di, int64_t hd) {
 
 }  // namespace
 
+namespace {
+// Auto's choice (kernels.h: CUDA cores until the tensor-core kernel has been timed on a GPU).
+std::atomic<AttentionKernel> g_default{AttentionKernel::CudaCores};
+}  // namespace
+
 bool attention_tensor_cores_available(int64_t hd) {
   return tensor_cores_fit(device_info(), hd);
+}
+
+void set_attention_default(AttentionKernel which) {
+  CUDA_REQUIRE(which != AttentionKernel::Auto, "attention: the default must name a kernel");
+  g_default.store(which);
+}
+
+AttentionKernel attention_default() {
+  return g_default.load();
 }
 
 void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
@@ -310,10 +325,11 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   CUDA_REQUIRE(which != AttentionKernel::TensorCores || tc_ok,
                "attention: the tensor-core kernel needs compute capability 8.0 or newer, head_dim "
                "<= " +
-                   std::to_string(kTcMaxHd) + " and " + std::to_string(tc_smem_bytes(d)) +
-                   " bytes of shared memory (device: " + std::to_string(di.cc) + ", head_dim " +
-                   std::to_string(hd) + ", " + std::to_string(di.optin) + " bytes)");
-  if (tc_ok && which != AttentionKernel::CudaCores) {
+                   std::to_string(kTcMaxHd) + " and its tiles in shared memory (device: " +
+                   std::to_string(di.cc) + ", head_dim " + std::to_string(hd) + ", " +
+                   std::to_string(di.optin) + " bytes of shared memory)");
+  const AttentionKernel want = which == AttentionKernel::Auto ? g_default.load() : which;
+  if (tc_ok && want == AttentionKernel::TensorCores) {
     if (hd <= 32) {
       launch_tensor_cores<32>(q, k, v, out, a, b, H, group, d, q_pos0, causal, scale, di, st);
     } else if (hd <= 64) {

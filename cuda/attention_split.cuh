@@ -31,8 +31,9 @@ struct Split {
 // out = sum_z o_z e^(m_z - M) / sum_z l_z e^(m_z - M), M = max_z m_z: the online softmax's own
 // merge rule, over the split blocks in order. A row with no visible key (every l_z = 0) gets
 // zeros, as on the CPU. One warp per (query row, head).
-__global__ void attention_combine(const float* __restrict__ o, const float2* __restrict__ ml,
-                                  float* __restrict__ out, int nq, int n_heads, int hd, int split) {
+static __global__ void attention_combine(const float* __restrict__ o, const float2* __restrict__ ml,
+                                         float* __restrict__ out, int nq, int n_heads, int hd,
+                                         int split) {
   const int64_t rows = static_cast<int64_t>(nq) * n_heads;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= rows) return;

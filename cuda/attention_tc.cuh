@@ -1,6 +1,6 @@
 // The tensor-core attention kernel of cuda/attention.cu (included there only).
 //
-// attention_tc_kernel<D> (sm_80 and newer, hd <= 128; the default there): the same online
+// attention_tc_kernel<D> (sm_80 and newer, hd <= 128): the same online
 // softmax with both products on tensor cores at float32 accuracy (3xTF32, cuda/mma_tf32.cuh).
 // One block per (64 query rows, head), four warps of 16 rows; keys 32 at a time:
 //   scores   S (16 x 32 per warp) = Q K^T by m16n8k8 tiles, Q's fragments split as read, K
@@ -65,7 +65,7 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   const int n_d = (hd + 7) / 8;  // 8-column steps that hold data (the rest are padding zeros)
 
   // Q tile; rows past nq and columns past hd are zeros (computed, never written).
-  for (int i = threadIdx.x; i < kTcRows * D; i += blockDim.x) {
+  for (int i = threadIdx.x; i < kTcRows * D; i += kTcWarps * 32) {
     const int r = i / D, d = i % D, qi = q0 + r;
     Qs[r * L::ldq + d] = (qi < nq && d < hd) ? q[qi * q_stride + h * hd + d] : 0.f;
   }
@@ -90,8 +90,10 @@ __global__ void __launch_bounds__(kTcWarps * 32)
 
   for (int64_t k0 = sp.o ? k_begin : 0; k0 < n_keys; k0 += kTcKeys) {
     __syncthreads();  // every warp is done with the previous K/V tile
-    // K and V split into (big, small) as stored; keys past n_keys are zeros.
-    for (int i = threadIdx.x; i < kTcKeys * D; i += blockDim.x) {
+    // K and V split into (big, small) as stored; keys past n_keys are zeros. A constant stride
+    // and a bounded unroll let a thread have several rows' loads in flight at once.
+#pragma unroll 8
+    for (int i = threadIdx.x; i < kTcKeys * D; i += kTcWarps * 32) {
       const int j = i / D, d = i % D;
       const int64_t kj = k0 + j;
       const bool ok = kj < n_keys && d < hd;
@@ -161,18 +163,29 @@ __global__ void __launch_bounds__(kTcWarps * 32)
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[n][e] *= alpha[e >> 1];
 
-        // o += P V, 8 keys a step. A fragment (row, k t) is key 2t, (row, k t+4) key 2t+1.
+    // o += P V. The tensor cores round each mma's float32 sum toward zero (Fasi et al. 2021), a
+    // bias that would grow with the number of key tiles if o accumulated inside the mma (2e-5
+    // at 2048 keys), so each tile's P V is summed from zero in `acc` and added to o on the CUDA
+    // cores, which round to nearest. A fragment (row, k t) is key 2t of the 8, (row, k t+4)
+    // key 2t+1.
+    tf32::Fragment<4> a[kTcKeys / 8];
 #pragma unroll
     for (int kk = 0; kk < kTcKeys / 8; ++kk) {
       const float pv[4] = {s[kk][0], s[kk][2], s[kk][1], s[kk][3]};
-      const tf32::Fragment<4> a = tf32::split_fragment(pv);
-      const float2* v0 = reinterpret_cast<const float2*>(Vs + (8 * kk + 2 * t) * L::ldv) + g;
-      const float2* v1 = v0 + L::ldv / 2;
+      a[kk] = tf32::split_fragment(pv);
+    }
+    const float2* v0 = reinterpret_cast<const float2*>(Vs + 2 * t * L::ldv) + g;  // key 2t, col g
 #pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        if (n >= n_d) break;
-        tf32::mma3(o[n], a, tf32::stored_fragment(v0[8 * n], v1[8 * n]));
+    for (int n = 0; n < D / 8; ++n) {
+      if (n >= n_d) continue;  // (not break: a break here made ptxas spill at D = 32)
+      float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int kk = 0; kk < kTcKeys / 8; ++kk) {
+        const float2* vk = v0 + 4 * kk * L::ldv + 8 * n;  // 8 keys = 4 ldv float2s further
+        tf32::mma3(acc, a[kk], tf32::stored_fragment(vk[0], vk[L::ldv / 2]));
       }
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[n][e] += acc[e];
     }
   }
 
@@ -206,7 +219,7 @@ __global__ void __launch_bounds__(kTcWarps * 32)
 }
 
 // The tensor-core kernel's shared memory for head size hd (hd <= kTcMaxHd).
-size_t tc_smem_bytes(int64_t hd) {
+inline size_t tc_smem_bytes(int64_t hd) {
   return hd <= 32 ? TcLayout<32>::bytes : hd <= 64 ? TcLayout<64>::bytes : TcLayout<128>::bytes;
 }
 }  // namespace attn

@@ -50,15 +50,21 @@ void embedding(const void* table, DType dt, int64_t dim, const int32_t* ids, int
 // Flash-style scaled dot-product attention of one sequence (no score matrix in memory):
 // q [nq][n_heads][hd] at positions q_pos0.., k/v [nk][n_kv_heads][hd]; grouped KV heads;
 // causal masks keys after the query position. hd <= 256. CPU twin: attention().
-// `which`: Auto runs the tensor-core kernel (3xTF32, float32 accuracy) where it can run (compute
-// capability 8.0+, hd <= 128, its tiles fit in shared memory), else the CUDA-core one; the
-// GPU check names each to test and time both. TensorCores where it cannot run is an error.
+// Two kernels: CUDA cores (float32) and tensor cores at float32 accuracy (3xTF32; compute
+// capability 8.0+, hd <= 128, its tiles in shared memory). `which`: Auto runs the process
+// default (below) where it can run, else the CUDA-core kernel; TensorCores where it cannot run
+// is an error. The GPU check names each to test and time both.
 enum class AttentionKernel { Auto, CudaCores, TensorCores };
 void attention(const float* q, const float* k, const float* v, float* out, int64_t nq, int64_t nk,
                int64_t n_heads, int64_t n_kv_heads, int64_t hd, int64_t q_pos0, bool causal,
                Stream s, AttentionKernel which = AttentionKernel::Auto);
 // Whether the tensor-core attention kernel can run for head size hd on the current device.
 bool attention_tensor_cores_available(int64_t hd);
+// The kernel Auto prefers, for the whole process: CUDA cores until the tensor-core kernel has
+// been timed on a GPU (bench/RESULTS.md). The GPU check runs its end-to-end cases with each.
+// `which` must be CudaCores or TensorCores.
+void set_attention_default(AttentionKernel which);
+AttentionKernel attention_default();
 
 // Per-row categorical sampling over logits [rows][vocab] (float32, modified in place as the
 // CPU twin does: EOS/EOT set to -inf when asked), fused: candidate by argmax (temperature 0)

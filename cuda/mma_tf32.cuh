@@ -4,9 +4,9 @@
 // 2^-11 |x| of x; x - big is exact in float32 and small = rna(x - big) within 2^-22 |x| of it,
 // so the parts hold x to 2^-22 and the dropped small_a small_b is 2^-22 |a b|: a few 1e-7 of
 // each product, against float32's 6e-8 rounding, at three tensor-core instructions where plain
-// TF32 (1e-3) takes one. Used by the attention kernel (cuda/attention.cu); sm_80 and newer.
-// Inputs near FLT_MAX (|x| > 3.4e38 (1 - 2^-12)) round to inf and give NaN; activations never
-// come near.
+// TF32 (1e-3) takes one. The tensor cores round each mma's sum toward zero, so a caller keeps
+// long sums out of one accumulator (see the P V step of attention_tc.cuh). sm_80 and newer.
+// |x| >= (2 - 2^-11) 2^127 rounds to inf and gives NaN; activations never come near.
 #pragma once
 
 #include <cuda_runtime.h>

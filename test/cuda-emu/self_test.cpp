@@ -244,6 +244,18 @@ int main() {
         ok = ok && d[m * 8 + n] == want;
       }
     expect(ok, "mma.sync m16n8k8 tf32: the PTX fragment layout, operands' low 13 bits ignored");
+    // 1 + a b with a b = -2^-25: to nearest that is 1, toward zero (the tensor cores) 1 - 2^-24.
+    std::memset(a, 0, sizeof a);
+    std::memset(b, 0, sizeof b);
+    a[0] = 0x1p-13f;
+    b[0] = -0x1p-12f;
+    cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+    cudaMemcpy(db, b, sizeof b, cudaMemcpyHostToDevice);
+    difflm_emu::launch("mma_tf32", mma_tf32, 1, 32, 0, nullptr, da, db, dd);
+    const auto z = host(dd, 16 * 8);
+    bool rz = z[0] == 1.f - 0x1p-24f;
+    for (int i = 1; i < 16 * 8; ++i) rz = rz && z[i] == 1.f;
+    expect(rz, "mma.sync sums are rounded toward zero, as on the tensor cores");
     cudaFree(da);
     cudaFree(db);
     cudaFree(dd);

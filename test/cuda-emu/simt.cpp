@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -538,17 +539,32 @@ float half_of(uint32_t word, int hi, bool bf16) {
   const uint16_t h = static_cast<uint16_t>(hi ? word >> 16 : word);
   return bf16 ? difflm::bf16_to_f32(h) : difflm::f16_to_f32(h);
 }
+// x rounded toward zero to float32.
+float round_toward_zero(double x) {
+  float f = static_cast<float>(x);  // to nearest
+  if (!std::isnan(x) && std::fabs(static_cast<double>(f)) > std::fabs(x))
+    f = std::nextafter(f, 0.f);
+  return f;
+}
+
 // D = A B + C for every lane's four accumulators (C/D fragments as in cuda/gemm_tc.cuh: d[0], d[1]
-// at row g, cols 2t, 2t+1; d[2], d[3] at row g+8), with A [16][k] and B [k][8] row-major.
+// at row g, cols 2t, 2t+1; d[2], d[3] at row g+8), with A [16][k] and B [k][8] row-major, summed
+// as the tensor cores of sm_80 and newer sum (Fasi, Higham, Mikaitis and Pranesh, "Numerical
+// behavior of NVIDIA tensor cores", 2021): products exact, C plus the products rounded toward
+// zero to float32. Modelled as the exact sum (double: the products of 11-bit significands and
+// their sum with C fit) rounded toward zero once; the hardware's alignment of the addends can
+// lose a little more. So a kernel that chains many mma into one accumulator shows the bias
+// toward zero here as on a GPU.
 void add_product(void** data, const float* a, const float* b, int k_dim) {
   for (int l = 0; l < 32; ++l) {
     float* d = static_cast<MmaLane*>(data[l])->d;
     const int g = l / 4, t = l % 4;
     for (int e = 0; e < 4; ++e) {
       const int row = g + 8 * (e / 2), col = 2 * t + (e % 2);
-      float s = d[e];
-      for (int k = 0; k < k_dim; ++k) s += a[row * k_dim + k] * b[k * 8 + col];
-      d[e] = s;
+      double s = d[e];
+      for (int k = 0; k < k_dim; ++k)
+        s += static_cast<double>(a[row * k_dim + k]) * static_cast<double>(b[k * 8 + col]);
+      d[e] = round_toward_zero(s);
     }
   }
 }

@@ -20,7 +20,7 @@
 // collective whose mask names an exited lane is reported although PTX only waits for the
 // non-exited ones: the project's rule (cuda/common.cuh) is full warps. Floating point follows
 // the host: no FMA contraction (the target is built with -ffp-contract=off), correctly rounded
-// libm.
+// libm; but mma.sync sums are rounded toward zero, as the tensor cores round them (simt.cpp).
 #pragma once
 
 #include <cuda_runtime.h>

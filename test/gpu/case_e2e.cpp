@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "fixture.h"
 #include "json.h"
+#include "kernels.h"
 
 using namespace difflm_gpu;
 using namespace difflm;
@@ -45,8 +46,9 @@ MaskedRequest fixture_request(const JsonValue& exp, const JsonValue& c, size_t r
   return r;
 }
 
-void check_fixture(const std::string& name) {
-  const std::string dir = "test/fixtures/" + name;
+void check_fixture(const std::string& fixture, const std::string& label) {
+  const std::string name = fixture + label;
+  const std::string dir = "test/fixtures/" + fixture;
   JsonValue exp = parse_json(read_text(dir + "/expected.json"));
   auto cpu = Model::load(fixture_spec(dir, "cpu"));
   auto gpu = Model::load(fixture_spec(dir, "cuda"));
@@ -86,16 +88,36 @@ void check_fixture(const std::string& name) {
     }
 }
 
+// Runs body(label) with each attention kernel the device has as the process default: the
+// CUDA-core one, then on sm_80 and newer the tensor-core one (label " [3xTF32 attention]"), so
+// the end-to-end ids are checked through both.
+template <class F>
+void with_each_attention(F&& body) {
+  using difflm::cuda::AttentionKernel;
+  const AttentionKernel before = difflm::cuda::attention_default();
+  struct Restore {
+    AttentionKernel k;
+    ~Restore() { difflm::cuda::set_attention_default(k); }
+  } restore{before};
+  difflm::cuda::set_attention_default(AttentionKernel::CudaCores);
+  body(std::string());
+  if (!difflm::cuda::attention_tensor_cores_available(1)) return;
+  difflm::cuda::set_attention_default(AttentionKernel::TensorCores);
+  body(std::string(" [3xTF32 attention]"));
+}
+
 }  // namespace
 
 GPU_CASE(e2e_fixtures_match_cpu_and_reference) {
-  for (const char* name : {"llada-tiny-a", "llada-tiny-b", "llada-tiny-b-sharded"}) {
-    try {
-      check_fixture(name);
-    } catch (const std::exception& e) {
-      expect(std::string(name) + " end to end", false, e.what());
+  with_each_attention([](const std::string& label) {
+    for (const char* name : {"llada-tiny-a", "llada-tiny-b", "llada-tiny-b-sharded"}) {
+      try {
+        check_fixture(name, label);
+      } catch (const std::exception& e) {
+        expect(std::string(name) + label + " end to end", false, e.what());
+      }
     }
-  }
+  });
 }
 
 #if defined(DIFFLM_GPU_CHECK_EMULATED)
@@ -205,7 +227,7 @@ GPU_CASE_LARGE(e2e_llada8b_shape_generate_timing) {
   // Each configuration runs twice: once for the wall clock, once with the backend's event
   // profile on (events cost host time) for the split inside / outside the backend's kernels;
   // both runs must give the same ids.
-  const auto run = [&](const MaskedRequest& req, const char* what, double flops_per_step) {
+  const auto run = [&](const MaskedRequest& req, const std::string& what, double flops_per_step) {
     auto t0 = std::chrono::steady_clock::now();
     const MaskedResult res = generate_masked(net, *be, req, {}, {});
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -217,7 +239,7 @@ GPU_CASE_LARGE(e2e_llada8b_shape_generate_timing) {
         "     LLaDA-8B shape %s: %.1f ms/step; forward %.0f ms, sampling+select %.0f ms of %.0f ms "
         "total (host-side timers: the forward figure is the time to queue it, the wait for the "
         "GPU falls in sampling+select, whose commit reads the selection back)\n",
-        what, step_ms, res.forward_ms, res.sample_ms, res.total_ms);
+        what.c_str(), step_ms, res.forward_ms, res.sample_ms, res.total_ms);
     struct ProfileOn {  // profiling off again however the run ends
       CudaBackend& be;
       explicit ProfileOn(CudaBackend& b) : be(b) { be.set_profiling(true); }
@@ -260,112 +282,124 @@ GPU_CASE_LARGE(e2e_llada8b_shape_generate_timing) {
   const double head = 2.0 * 32 * d * s.vocab;
   const std::string gemm_lib = cuda_be.gemm_library();
   std::printf("     LLaDA-8B shape: 16-bit GEMMs on %s\n", gemm_lib.c_str());
-  run(r, "no cache", body + attn + head);
-  if (gemm_lib.rfind("cuBLAS", 0) == 0) {  // the same run on our own GEMM kernels
-    cuda_be.set_cublas(false);
-    try {
-      run(r, "no cache, own GEMM", body + attn + head);
-    } catch (...) {
-      cuda_be.set_cublas(true);
-      throw;
-    }
-    cuda_be.set_cublas(true);
-  }
   // Fast-dLLM's dual cache: after a block's first step (the whole canvas), each step runs only
   // the block's 32 rows against the cached keys and values of the rest.
-  r.cache = CacheMode::Dual;
   const double blocks = 256.0 / 32, rows = 32;
   const double dual_body = 2.0 * rows * s.n_layers * (4.0 * d * d + 3.0 * d * s.mlp_hidden);
   const double dual_attn = 4.0 * rows * pos * d * s.n_layers;
   const double dual =
       ((256 - blocks) * (dual_body + dual_attn + head) + blocks * (body + attn + head)) / 256;
-  run(r, "dual cache", dual);
+  // No cache and the dual cache with each attention kernel (the label names the tensor-core
+  // one); our own GEMM kernels instead of cuBLAS with the CUDA-core attention only.
+  with_each_attention([&](const std::string& label) {
+    r.cache = CacheMode::None;
+    run(r, "no cache" + label, body + attn + head);
+    if (label.empty() && gemm_lib.rfind("cuBLAS", 0) == 0) {
+      cuda_be.set_cublas(false);
+      try {
+        run(r, "no cache, own GEMM", body + attn + head);
+      } catch (...) {
+        cuda_be.set_cublas(true);
+        throw;
+      }
+      cuda_be.set_cublas(true);
+    }
+    r.cache = CacheMode::Dual;
+    run(r, "dual cache" + label, dual);
+  });
 }
 
 // The autoregressive baseline on the GPU: the Llama fixtures' logits and KV-cached greedy
 // continuations equal the CPU's and the reference implementation's.
 GPU_CASE(e2e_llama_fixtures_kv_cache) {
-  for (const char* name : {"llama-tiny-a", "llama-tiny-b"}) {
-    try {
-      const std::string dir = std::string("test/fixtures/") + name;
-      ModelLoadSpec s = hf_fixture_spec(dir, "llama", "cpu");
-      auto cpu = Model::load(s);
-      s.device = "cuda";
-      auto gpu = Model::load(s);
-      JsonValue exp = parse_json(read_text(dir + "/expected.json"));
-      const auto ids = ints(*exp.find("logits")->find("input_ids"));
-      validate(std::string(name) + " causal logits vs CPU", gpu->logits(ids, {}),
-               cpu->logits(ids, {}), 1e-5);
-      for (const auto& g : exp.find("greedy")->array) {
-        ArRequest r;
-        r.prompt = ints(*g.find("prompt_ids"));
-        r.max_new_tokens = static_cast<int64_t>(num(g, "max_new_tokens", 0));
-        r.stop_at_eos = false;
-        const auto out = gpu->generate_ar(r, {}, {}).canvas;
-        const std::string what = std::string(name) + " " + g.find("name")->string;
-        validate_exact(what + " KV-cached greedy: CUDA vs CPU", out,
-                       cpu->generate_ar(r, {}, {}).canvas);
-        validate_exact(what + " KV-cached greedy: CUDA vs reference", out,
-                       ints(*g.find("output_ids")));
-        r.temperature = 0.9, r.filter.top_k = 20, r.filter.top_p = 0.9, r.seed = 11;
-        validate_exact(what + " T=0.9 top-k 20 top-p 0.9: CUDA vs CPU",
-                       gpu->generate_ar(r, {}, {}).canvas, cpu->generate_ar(r, {}, {}).canvas);
+  with_each_attention([](const std::string& label) {
+    for (const char* fixture : {"llama-tiny-a", "llama-tiny-b"}) {
+      const std::string name = fixture + label;
+      try {
+        const std::string dir = std::string("test/fixtures/") + fixture;
+        ModelLoadSpec s = hf_fixture_spec(dir, "llama", "cpu");
+        auto cpu = Model::load(s);
+        s.device = "cuda";
+        auto gpu = Model::load(s);
+        JsonValue exp = parse_json(read_text(dir + "/expected.json"));
+        const auto ids = ints(*exp.find("logits")->find("input_ids"));
+        validate(std::string(name) + " causal logits vs CPU", gpu->logits(ids, {}),
+                 cpu->logits(ids, {}), 1e-5);
+        for (const auto& g : exp.find("greedy")->array) {
+          ArRequest r;
+          r.prompt = ints(*g.find("prompt_ids"));
+          r.max_new_tokens = static_cast<int64_t>(num(g, "max_new_tokens", 0));
+          r.stop_at_eos = false;
+          const auto out = gpu->generate_ar(r, {}, {}).canvas;
+          const std::string what = std::string(name) + " " + g.find("name")->string;
+          validate_exact(what + " KV-cached greedy: CUDA vs CPU", out,
+                         cpu->generate_ar(r, {}, {}).canvas);
+          validate_exact(what + " KV-cached greedy: CUDA vs reference", out,
+                         ints(*g.find("output_ids")));
+          r.temperature = 0.9, r.filter.top_k = 20, r.filter.top_p = 0.9, r.seed = 11;
+          validate_exact(what + " T=0.9 top-k 20 top-p 0.9: CUDA vs CPU",
+                         gpu->generate_ar(r, {}, {}).canvas, cpu->generate_ar(r, {}, {}).canvas);
+        }
+      } catch (const std::exception& e) {
+        expect(std::string(name) + " end to end", false, e.what());
       }
-    } catch (const std::exception& e) {
-      expect(std::string(name) + " end to end", false, e.what());
     }
-  }
+  });
 }
 
 // The Dream fixture on the GPU (q/k/v biases, shifted logits, Dream's sampler): logits equal the
 // CPU's and the reference's; every deterministic case of the authors' sampler gives their canvas,
 // and sampling at temperature > 0 (every alg, alg_temp, top-p) the CPU's draw for draw.
 GPU_CASE(e2e_dream_fixture) {
-  try {
-    const std::string dir = "test/fixtures/dream-tiny-a";
-    ModelLoadSpec s = hf_fixture_spec(dir, "dream", "cpu");
-    auto cpu = Model::load(s);
-    s.device = "cuda";
-    auto gpu = Model::load(s);
-    JsonValue exp = parse_json(read_text(dir + "/expected.json"));
-    const JsonValue& lg = *exp.find("logits");
-    const auto ids = ints(*lg.find("input_ids"));
-    const auto got = gpu->logits(ids, {});
-    validate("dream-tiny-a logits: CUDA vs CPU", got, cpu->logits(ids, {}), 1e-5);
-    const std::string raw = read_text(dir + "/" + lg.find("file")->string);
-    std::vector<float> ref(raw.size() / sizeof(float));
-    std::memcpy(ref.data(), raw.data(), ref.size() * sizeof(float));
-    validate("dream-tiny-a logits: CUDA vs reference", got, ref, 1e-5);
-    const int32_t mask = static_cast<int32_t>(num(*exp.find("special_ids"), "mask", 0));
-    for (const JsonValue& c : exp.find("generate")->array) {
-      MaskedRequest r = dream_case_request(c, mask);
-      const std::string what = "dream-tiny-a " + c.find("name")->string;
-      validate_exact(what + ": CUDA vs reference", gpu->generate(r, {}, {}).canvas,
-                     ints(*c.find("output_ids")));
-      r.temperature = 0.8, r.seed = 21;
-      r.alg_temp = r.alg == DreamAlg::Entropy ? 0.5 : 0.0;
-      validate_exact(what + " at T 0.8 (alg_temp " + std::to_string(r.alg_temp) + "): CUDA vs CPU",
-                     gpu->generate(r, {}, {}).canvas, cpu->generate(r, {}, {}).canvas);
-    }
-    // Fast-dLLM's block-cached decoding (prefix and dual caches on the CUDA backend).
-    const JsonValue cached = parse_json(read_text(dir + "/expected_cache.json"));
-    for (const JsonValue& c : cached.find("cases")->array) {
-      MaskedRequest r = dream_case_request(c, mask);
-      const std::string what = "dream-tiny-a cached " + c.find("name")->string;
-      validate_exact(what + ": CUDA vs reference", gpu->generate(r, {}, {}).canvas,
-                     ints(*c.find("output_ids")));
-      r.temperature = 0.8, r.seed = 22;
-      validate_exact(what + " at T 0.8: CUDA vs CPU", gpu->generate(r, {}, {}).canvas,
+  with_each_attention([](const std::string& label) {
+    const std::string fx = "dream-tiny-a" + label;
+    try {
+      const std::string dir = "test/fixtures/dream-tiny-a";
+      ModelLoadSpec s = hf_fixture_spec(dir, "dream", "cpu");
+      auto cpu = Model::load(s);
+      s.device = "cuda";
+      auto gpu = Model::load(s);
+      JsonValue exp = parse_json(read_text(dir + "/expected.json"));
+      const JsonValue& lg = *exp.find("logits");
+      const auto ids = ints(*lg.find("input_ids"));
+      const auto got = gpu->logits(ids, {});
+      validate(fx + " logits: CUDA vs CPU", got, cpu->logits(ids, {}), 1e-5);
+      const std::string raw = read_text(dir + "/" + lg.find("file")->string);
+      std::vector<float> ref(raw.size() / sizeof(float));
+      std::memcpy(ref.data(), raw.data(), ref.size() * sizeof(float));
+      validate(fx + " logits: CUDA vs reference", got, ref, 1e-5);
+      const int32_t mask = static_cast<int32_t>(num(*exp.find("special_ids"), "mask", 0));
+      for (const JsonValue& c : exp.find("generate")->array) {
+        MaskedRequest r = dream_case_request(c, mask);
+        const std::string what = fx + " " + c.find("name")->string;
+        validate_exact(what + ": CUDA vs reference", gpu->generate(r, {}, {}).canvas,
+                       ints(*c.find("output_ids")));
+        r.temperature = 0.8, r.seed = 21;
+        r.alg_temp = r.alg == DreamAlg::Entropy ? 0.5 : 0.0;
+        validate_exact(
+            what + " at T 0.8 (alg_temp " + std::to_string(r.alg_temp) + "): CUDA vs CPU",
+            gpu->generate(r, {}, {}).canvas, cpu->generate(r, {}, {}).canvas);
+      }
+      // Fast-dLLM's block-cached decoding (prefix and dual caches on the CUDA backend).
+      const JsonValue cached = parse_json(read_text(dir + "/expected_cache.json"));
+      for (const JsonValue& c : cached.find("cases")->array) {
+        MaskedRequest r = dream_case_request(c, mask);
+        const std::string what = fx + " cached " + c.find("name")->string;
+        validate_exact(what + ": CUDA vs reference", gpu->generate(r, {}, {}).canvas,
+                       ints(*c.find("output_ids")));
+        r.temperature = 0.8, r.seed = 22;
+        validate_exact(what + " at T 0.8: CUDA vs CPU", gpu->generate(r, {}, {}).canvas,
+                       cpu->generate(r, {}, {}).canvas);
+      }
+      MaskedRequest r;
+      r.sampler = Sampler::Dream, r.alg = DreamAlg::Origin;
+      r.prompt = {ids[0], ids[1], ids[2]};
+      r.gen_length = r.block_length = 24, r.steps = 10, r.temperature = 0.7, r.seed = 5;
+      r.mask_id = mask;
+      validate_exact(fx + " origin T 0.7: CUDA vs CPU", gpu->generate(r, {}, {}).canvas,
                      cpu->generate(r, {}, {}).canvas);
+    } catch (const std::exception& e) {
+      expect(fx + " end to end", false, e.what());
     }
-    MaskedRequest r;
-    r.sampler = Sampler::Dream, r.alg = DreamAlg::Origin;
-    r.prompt = {ids[0], ids[1], ids[2]};
-    r.gen_length = r.block_length = 24, r.steps = 10, r.temperature = 0.7, r.seed = 5;
-    r.mask_id = mask;
-    validate_exact("dream-tiny-a origin T 0.7: CUDA vs CPU", gpu->generate(r, {}, {}).canvas,
-                   cpu->generate(r, {}, {}).canvas);
-  } catch (const std::exception& e) {
-    expect("dream-tiny-a end to end", false, e.what());
-  }
+  });
 }
