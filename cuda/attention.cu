@@ -204,14 +204,12 @@ struct DeviceInfo {
   int cc = 0, optin = 0, sms = 0;
 };
 DeviceInfo device_info() {
-  int dev = 0, major = 0, minor = 0;
+  int dev = 0;
   DeviceInfo d;
   CUDA_CHECK(cudaGetDevice(&dev));
-  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
   CUDA_CHECK(cudaDeviceGetAttribute(&d.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev));
-  d.cc = 10 * major + minor;
+  d.cc = device_cc();
   return d;
 }
 
