@@ -74,16 +74,8 @@ __global__ void __launch_bounds__(256)
       Qs[r * L.ldq + d] = (qi < nq && d < hd) ? q[qi * q_stride + h * hd + d] : 0.f;
   }
 
-  // Keys this block can see: all, or up to the position of its last query row; with a split,
-  // only its share of them.
-  const int q_end = min(nq, q0 + bq);
-  int64_t n_keys = nk;
-  if (causal) {
-    const int64_t last = q_pos0 + q_end;  // one past the last row's position
-    n_keys = last < 0 ? 0 : (last < nk ? last : nk);
-  }
-  const int64_t k_begin = static_cast<int64_t>(blockIdx.z) * sp.keys;
-  if (sp.o) n_keys = min(n_keys, k_begin + sp.keys);
+  const KeyRange keys = visible_keys(nq, nk, q0, bq, q_pos0, causal, sp);
+  const int64_t n_keys = keys.n_keys;
 
   const int row0 = warp * kRows;  // the warp's first row inside the tile
   float m[kRows], l[kRows], o[kRows][C];
@@ -95,7 +87,7 @@ __global__ void __launch_bounds__(256)
     for (int c = 0; c < C; ++c) o[r][c] = 0.f;
   }
 
-  for (int64_t k0 = sp.o ? k_begin : 0; k0 < n_keys; k0 += kKeys) {
+  for (int64_t k0 = keys.k_begin; k0 < n_keys; k0 += kKeys) {
     __syncthreads();  // every warp is done with the previous K/V tile
     // K and V tiles; keys past nk are zeros (finite, so p = 0 times them stays 0).
     for (int j = warp; j < kKeys; j += nw) {

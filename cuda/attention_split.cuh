@@ -28,6 +28,23 @@ struct Split {
   int keys = 0;
 };
 
+// The keys [k_begin, n_keys) a block of query rows [q0, q0 + rows) can see: all, or with causal
+// up to the position of its last row; with a split, only part blockIdx.z of them.
+struct KeyRange {
+  int64_t k_begin, n_keys;
+};
+__device__ __forceinline__ KeyRange visible_keys(int nq, int nk, int q0, int rows, int64_t q_pos0,
+                                                 bool causal, const Split& sp) {
+  int64_t n_keys = nk;
+  if (causal) {
+    const int64_t last = q_pos0 + min(nq, q0 + rows);  // one past the last row's position
+    n_keys = last < 0 ? 0 : (last < nk ? last : nk);
+  }
+  const int64_t k_begin = sp.o ? static_cast<int64_t>(blockIdx.z) * sp.keys : 0;
+  if (sp.o) n_keys = min(n_keys, k_begin + sp.keys);
+  return KeyRange{k_begin, n_keys};
+}
+
 // out = sum_z o_z e^(m_z - M) / sum_z l_z e^(m_z - M), M = max_z m_z: the online softmax's own
 // merge rule, over the split blocks in order. A row with no visible key (every l_z = 0) gets
 // zeros, as on the CPU. One warp per (query row, head).

@@ -70,15 +70,8 @@ __global__ void __launch_bounds__(kTcWarps * 32)
     Qs[r * L::ldq + d] = (qi < nq && d < hd) ? q[qi * q_stride + h * hd + d] : 0.f;
   }
 
-  // Keys this block can see (as in attention_kernel).
-  const int q_end = min(nq, q0 + kTcRows);
-  int64_t n_keys = nk;
-  if (causal) {
-    const int64_t last = q_pos0 + q_end;
-    n_keys = last < 0 ? 0 : (last < nk ? last : nk);
-  }
-  const int64_t k_begin = static_cast<int64_t>(blockIdx.z) * sp.keys;
-  if (sp.o) n_keys = min(n_keys, k_begin + sp.keys);
+  const KeyRange keys = visible_keys(nq, nk, q0, kTcRows, q_pos0, causal, sp);
+  const int64_t n_keys = keys.n_keys;
 
   const int row0 = warp * 16 + g;  // the thread's rows in the tile: row0 and row0 + 8
   const float* qa = Qs + row0 * L::ldq + t;
@@ -88,7 +81,7 @@ __global__ void __launch_bounds__(kTcWarps * 32)
 #pragma unroll
     for (int e = 0; e < 4; ++e) o[n][e] = 0.f;
 
-  for (int64_t k0 = sp.o ? k_begin : 0; k0 < n_keys; k0 += kTcKeys) {
+  for (int64_t k0 = keys.k_begin; k0 < n_keys; k0 += kTcKeys) {
     __syncthreads();  // every warp is done with the previous K/V tile
     // K and V split into (big, small) as stored; keys past n_keys are zeros. A constant stride
     // and a bounded unroll let a thread have several rows' loads in flight at once.
